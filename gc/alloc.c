@@ -1,0 +1,224 @@
+/*
+ * alloc.c - the public allocation API: gc_alloc and friends.
+ *
+ * Fast path (tc_fastpath section, see stw.h): size -> span class, the
+ * thread's cached span, a ctz on its alloc_cache; zeroing if the span may
+ * hold old data. One unlikely branch leaves for alloc_slow, which is out of
+ * line: it registers the thread on first use, refills the span from the
+ * mcentral inside a no-stop region, and starts a cycle when heap_live has
+ * reached the goal. Large objects (> 32 KiB) get a span each from the page
+ * heap, after sweeping as many pages as they need.
+ *
+ * Misuse (gc_free/gc_realloc of anything but the start of a live object)
+ * is reported with the call and the pointer, then aborts.
+ * Go: runtime/malloc.go (mallocgc, largeAlloc).
+ */
+#include <errno.h>
+#include <sched.h>
+#include <string.h>
+
+#include <tricolor.h>
+
+#include "cycle.h"
+#include "error.h"
+#include "findobject.h"
+#include "mcache.h"
+#include "mcentral.h"
+#include "mheap.h"
+#include "stats.h"
+#include "stw.h"
+#include "sweep.h"
+#include "thread.h"
+
+#define API __attribute__((visibility("default")))
+
+/* Largest request we try: keeps npages arithmetic far from overflow. */
+#define MAX_ALLOC ((size_t)1 << 46)
+
+static TC_NOINLINE TC_COLD void *fail_enomem(void) {
+  errno = ENOMEM;
+  return NULL;
+}
+
+/* Allocates from the cached span of sc after refilling it. Caller is in a
+ * no-stop region. */
+static uintptr_t refill_and_alloc(tc_thread_t *t, tc_spanclass_t sc) {
+  tc_mcache_t *c = t->mcache;
+  tc_span_t *s = c->alloc[sc];
+  if (s != &tc_empty_span) {
+    uint32_t idx = tc_span_next_free_index(s);
+    if (idx < s->nelems) {
+      s->alloc_count++;
+      return s->base + (uintptr_t)idx * s->elemsize;
+    }
+  }
+  if (!tc_mcache_refill(c, sc)) return 0;
+  s = c->alloc[sc];
+  uint32_t idx = tc_span_next_free_index(s);
+  TC_ASSERT(idx < s->nelems);
+  s->alloc_count++;
+  return s->base + (uintptr_t)idx * s->elemsize;
+}
+
+static TC_NOINLINE void *alloc_small_slow(tc_spanclass_t sc) {
+  tc_thread_t *t = tc_thread_current();
+  if (t == NULL) return fail_enomem();
+  tc_thread_nostop_enter(t);
+  uintptr_t p = refill_and_alloc(t, sc);
+  bool needzero = p && t->mcache->alloc[sc]->needzero;
+  tc_thread_nostop_exit(t);
+  if (p == 0) return fail_enomem();
+  if (needzero && !tc_spanclass_noscan(sc))
+    memset((void *)p, 0, tc_class_to_size[tc_spanclass_sizeclass(sc)]);
+  if (tc_gc_should_trigger()) tc_gc_run(false);
+  return (void *)p;
+}
+
+static TC_NOINLINE void *alloc_large(size_t size, bool noscan) {
+  if (size > MAX_ALLOC) return fail_enomem();
+  tc_thread_t *t = tc_thread_current();
+  if (t == NULL) return fail_enomem();
+  uintptr_t npages = (size + TC_PAGE_SIZE - 1) >> TC_PAGE_SHIFT;
+  tc_spanclass_t sc = tc_spanclass_make(0, noscan);
+  /* Reclaim before growing (Go's mheap.reclaim). */
+  tc_sweep_pages(npages);
+  tc_thread_nostop_enter(t);
+  tc_span_t *s = tc_mheap_alloc_span(npages, sc);
+  if (s != NULL) {
+    s->free_index = 1;
+    s->alloc_count = 1;
+    s->alloc_cache = 0;
+    tc_mcentral_put_swept(&tc_mcentral[sc], s);
+    tc_gc_heap_live_add((int64_t)s->elemsize);
+    tc_stats_count_large_alloc(s->elemsize);
+  }
+  tc_thread_nostop_exit(t);
+  if (s == NULL) return fail_enomem();
+  void *p = (void *)s->base;
+  if (s->needzero && !noscan) memset(p, 0, s->elemsize);
+  if (tc_gc_should_trigger()) tc_gc_run(false);
+  return p;
+}
+
+/* The inline fast path. Callers live in the tc_fastpath section. */
+TC_INLINE void *alloc_inline(size_t size, bool noscan) {
+  if (TC_UNLIKELY(size > TC_MAX_SMALL_SIZE)) return alloc_large(size, noscan);
+  tc_spanclass_t sc = tc_spanclass_make(tc_size_to_class(size), noscan);
+  tc_span_t *s = tc_mcache_tls->alloc[sc];
+  uintptr_t p = tc_span_alloc_fast(s);
+  if (TC_UNLIKELY(p == 0)) return alloc_small_slow(sc);
+  if (!noscan && s->needzero) memset((void *)p, 0, s->elemsize);
+  return (void *)p;
+}
+
+API TC_FASTPATH void *gc_alloc(size_t n) { return alloc_inline(n, false); }
+
+API TC_FASTPATH void *gc_alloc_noscan(size_t n) { return alloc_inline(n, true); }
+
+API TC_FASTPATH void *gc_calloc(size_t count, size_t size) {
+  size_t n;
+  if (TC_UNLIKELY(__builtin_mul_overflow(count, size, &n))) return fail_enomem();
+  return alloc_inline(n, false);
+}
+
+/* ---- lookup and free ----------------------------------------------------- */
+
+/* The live object starting exactly at p, or aborts naming call. */
+static tc_object_t object_at(const char *call, const void *p) {
+  tc_object_t o;
+  if (!tc_findobject((uintptr_t)p, &o))
+    tc_misuse(call, p, "pointer does not point into a live object allocated by tricolor");
+  if (tc_object_base(&o) != (uintptr_t)p)
+    tc_misuse(call, p, "pointer is not the start of an object (interior pointer)");
+  if (tc_span_is_freed(o.span, o.index))
+    tc_misuse(call, p, "object was already freed (double free)");
+  return o;
+}
+
+API void *gc_base(const void *p) {
+  tc_object_t o;
+  if (!tc_findobject((uintptr_t)p, &o)) return NULL;
+  if (tc_span_is_freed(o.span, o.index)) return NULL;
+  return (void *)tc_object_base(&o);
+}
+
+API size_t gc_usable_size(const void *p) {
+  if (p == NULL) return 0;
+  tc_object_t o = object_at("gc_usable_size", p);
+  return o.span->elemsize;
+}
+
+static void free_large(tc_span_t *s, const void *p) {
+  /* Take the span away from the sweeper: wait out a sweep in progress. */
+  tc_mcentral_t *c = &tc_mcentral[s->spanclass];
+  for (;;) {
+    tc_mutex_lock(&c->lock);
+    uint32_t sg = tc_mheap_sweepgen();
+    uint32_t gen = tc_atomic_load_acquire(&s->sweepgen);
+    if (gen == sg || gen == sg - 2) {
+      if (tc_atomic_load_relaxed(&s->state) != TC_SPAN_INUSE || s->list == NULL) {
+        tc_mutex_unlock(&c->lock);
+        tc_misuse("gc_free", p, "object was already freed (double free)");
+      }
+      tc_spanlist_remove_locked(s);
+      tc_mutex_unlock(&c->lock);
+      break;
+    }
+    tc_mutex_unlock(&c->lock);
+    sched_yield();
+  }
+  int64_t bytes = (int64_t)s->elemsize;
+  tc_stats_count_large_free(s->elemsize);
+  tc_gc_heap_live_add(-bytes);
+  tc_mheap_free_span(s);
+}
+
+API void gc_free(void *p) {
+  if (p == NULL) return;
+  tc_thread_t *t = tc_thread_current();
+  if (t == NULL) return;
+  tc_object_t o = object_at("gc_free", p);
+  tc_thread_nostop_enter(t);
+  tc_span_t *s = o.span;
+  if (s->large) {
+    free_large(s, p);
+  } else {
+    uint64_t bit = (uint64_t)1 << (o.index % 64);
+    uint64_t old = tc_atomic_fetch_or_relaxed(&s->freed_bits[o.index / 64], bit);
+    if (old & bit) {
+      tc_thread_nostop_exit(t);
+      tc_misuse("gc_free", p, "object was already freed (double free)");
+    }
+    tc_atomic_add_relaxed(&s->nfreed, 1);
+  }
+  tc_thread_nostop_exit(t);
+}
+
+API void *gc_realloc(void *p, size_t n) {
+  if (p == NULL) return gc_alloc(n);
+  tc_object_t o = object_at("gc_realloc", p);
+  if (n == 0) {
+    gc_free(p);
+    return NULL;
+  }
+  tc_span_t *s = o.span;
+  bool noscan = tc_spanclass_noscan(s->spanclass);
+  size_t have = s->elemsize;
+  /* Keep the object when n fits and would not waste more than half. */
+  if (n <= have && (n > TC_MAX_SMALL_SIZE ? n >= have / 2 : tc_size_to_class(n) == tc_spanclass_sizeclass(s->spanclass))) {
+    if (!noscan && n < have) memset((char *)p + n, 0, have - n);
+    return p;
+  }
+  void *q = noscan ? gc_alloc_noscan(n) : gc_alloc(n);
+  if (q == NULL) return NULL;
+  memcpy(q, p, n < have ? n : have);
+  gc_free(p);
+  return q;
+}
+
+API char *gc_strdup(const char *str) {
+  size_t n = strlen(str) + 1;
+  char *p = gc_alloc_noscan(n);
+  if (p) memcpy(p, str, n);
+  return p;
+}

@@ -1,0 +1,72 @@
+/*
+ * gcwork.h - gray queues for parallel marking.
+ *
+ * A work entry is a range (addr, len) to scan conservatively: a gray object,
+ * a piece of one (objects larger than TC_SCAN_CHUNK are split), or a root
+ * range. Each marker owns a tc_gcwork_t with two work buffers (Go's
+ * gcWork: wbuf1/wbuf2 absorb push/pop oscillation); full buffers go to a
+ * global list shared by all markers.
+ *
+ * Termination: a marker that runs dry waits on the global list; when all
+ * nproc markers are waiting and the list is empty, marking is done. The
+ * count and the list are under one mutex, so the test is exact.
+ * Go: runtime/mgcwork.go.
+ */
+#ifndef TC_GCWORK_H
+#define TC_GCWORK_H
+
+#include "base.h"
+#include "config.h"
+
+typedef struct tc_workentry {
+  uintptr_t addr, len;
+} tc_workentry_t;
+
+typedef struct tc_workbuf {
+  struct tc_workbuf *next;
+  uint32_t n;
+  uint32_t pad;
+  tc_workentry_t e[TC_WORKBUF_ENTRIES];
+} tc_workbuf_t;
+
+typedef struct tc_gcwork {
+  tc_workbuf_t *buf1, *buf2;
+  uint64_t bytes_marked;   /* bytes of objects this marker shaded */
+  uint64_t scan_bytes;     /* bytes this marker scanned */
+} tc_gcwork_t;
+
+/* Resets the termination state for a phase with nproc markers. */
+void tc_gcwork_begin_phase(int nproc);
+void tc_gcwork_init(tc_gcwork_t *w);
+/* Flushes w's buffers to the global list (both, even if partial). */
+void tc_gcwork_flush(tc_gcwork_t *w);
+/* Gives w's (empty) buffers back. */
+void tc_gcwork_dispose(tc_gcwork_t *w);
+
+void tc_gcwork_put_slow(tc_gcwork_t *w, uintptr_t addr, uintptr_t len);
+bool tc_gcwork_get_slow(tc_gcwork_t *w, tc_workentry_t *out);
+/* Shares half of w's work when other markers are waiting. */
+void tc_gcwork_balance(tc_gcwork_t *w);
+bool tc_gcwork_others_waiting(void);
+uint64_t tc_gcwork_sys(void);
+
+TC_INLINE void tc_gcwork_put(tc_gcwork_t *w, uintptr_t addr, uintptr_t len) {
+  tc_workbuf_t *b = w->buf1;
+  if (TC_LIKELY(b->n < TC_WORKBUF_ENTRIES)) {
+    b->e[b->n++] = (tc_workentry_t){addr, len};
+    return;
+  }
+  tc_gcwork_put_slow(w, addr, len);
+}
+
+/* Next entry, waiting for other markers' work; false when marking is done. */
+TC_INLINE bool tc_gcwork_get(tc_gcwork_t *w, tc_workentry_t *out) {
+  tc_workbuf_t *b = w->buf1;
+  if (TC_LIKELY(b->n > 0)) {
+    *out = b->e[--b->n];
+    return true;
+  }
+  return tc_gcwork_get_slow(w, out);
+}
+
+#endif

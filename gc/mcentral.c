@@ -1,0 +1,149 @@
+/*
+ * mcentral.c - central span lists per span class (mcentral.h).
+ */
+#include "mcentral.h"
+
+#include "cycle.h"
+#include "mheap.h"
+#include "stats.h"
+#include "sweep.h"
+
+tc_mcentral_t tc_mcentral[TC_NUM_SPAN_CLASSES];
+
+/* How many full unswept spans cache_span sweeps looking for a free slot
+ * before it grows the heap instead (Go's spanBudget). */
+#define FULL_SWEEP_BUDGET 100
+
+void tc_mcentral_init(void) {
+  for (unsigned i = 0; i < TC_NUM_SPAN_CLASSES; i++) {
+    tc_mutex_init(&tc_mcentral[i].lock);
+    tc_mcentral[i].spanclass = (tc_spanclass_t)i;
+  }
+}
+
+void tc_spanlist_push_locked(tc_spanlist_t *l, tc_span_t *s) {
+  TC_ASSERT(s->list == NULL);
+  s->prev = NULL;
+  s->next = l->first;
+  if (l->first) l->first->prev = s;
+  l->first = s;
+  s->list = l;
+  l->n++;
+}
+
+void tc_spanlist_remove_locked(tc_span_t *s) {
+  tc_spanlist_t *l = s->list;
+  TC_ASSERT(l != NULL);
+  if (s->prev) s->prev->next = s->next;
+  else l->first = s->next;
+  if (s->next) s->next->prev = s->prev;
+  s->next = s->prev = NULL;
+  s->list = NULL;
+  l->n--;
+}
+
+tc_span_t *tc_spanlist_pop_locked(tc_spanlist_t *l) {
+  tc_span_t *s = l->first;
+  if (s) tc_spanlist_remove_locked(s);
+  return s;
+}
+
+void tc_mcentral_put_swept(tc_mcentral_t *c, tc_span_t *s) {
+  uint32_t sg = tc_mheap_sweepgen();
+  tc_mutex_lock(&c->lock);
+  unsigned i = tc_swept_index(sg);
+  if (s->large || s->alloc_count == s->nelems) tc_spanlist_push_locked(&c->full[i], s);
+  else tc_spanlist_push_locked(&c->partial[i], s);
+  tc_mutex_unlock(&c->lock);
+}
+
+/* Pops an unswept span and acquires it for sweeping, or NULL. */
+static tc_span_t *pop_unswept_locked(tc_spanlist_t *l, uint32_t sg) {
+  tc_span_t *s;
+  while ((s = tc_spanlist_pop_locked(l)) != NULL) {
+    uint32_t want = sg - 2;
+    if (tc_atomic_cas_acq_rel(&s->sweepgen, &want, sg - 1)) return s;
+    tc_throw("span 0x%lx on an unswept list has sweepgen %u (heap %u)",
+             (unsigned long)s->base, want, sg);
+  }
+  return NULL;
+}
+
+/* Registered as an active sweeper for the whole search, so sweep
+ * termination never sees a span popped here but not yet swept. */
+static tc_span_t *find_span_swept(tc_mcentral_t *c, uint32_t sg) {
+  tc_mutex_lock(&c->lock);
+  tc_span_t *s = tc_spanlist_pop_locked(&c->partial[tc_swept_index(sg)]);
+  if (s) {
+    tc_mutex_unlock(&c->lock);
+    return s;
+  }
+  s = pop_unswept_locked(&c->partial[tc_unswept_index(sg)], sg);
+  if (s) {
+    tc_mutex_unlock(&c->lock);
+    tc_span_sweep(s, true); /* had free slots before; sweeping only adds */
+    return s;
+  }
+  for (int budget = FULL_SWEEP_BUDGET; budget > 0; budget--) {
+    s = pop_unswept_locked(&c->full[tc_unswept_index(sg)], sg);
+    if (s == NULL) break;
+    tc_mutex_unlock(&c->lock);
+    tc_span_sweep(s, true);
+    if (s->alloc_count < s->nelems) return s;
+    tc_mutex_lock(&c->lock);
+    tc_spanlist_push_locked(&c->full[tc_swept_index(sg)], s);
+  }
+  tc_mutex_unlock(&c->lock);
+  return NULL;
+}
+
+static tc_span_t *find_span(tc_mcentral_t *c, uint32_t sg) {
+  tc_sweep_begin();
+  tc_span_t *s = find_span_swept(c, sg);
+  tc_sweep_end();
+  return s;
+}
+
+tc_span_t *tc_mcentral_cache_span(tc_mcentral_t *c) {
+  uint32_t sg = tc_mheap_sweepgen();
+  tc_span_t *s = find_span(c, sg);
+  if (s == NULL) {
+    unsigned cls = tc_spanclass_sizeclass(c->spanclass);
+    s = tc_mheap_alloc_span(tc_class_to_npages[cls], c->spanclass);
+    if (s == NULL) return NULL;
+  }
+  TC_ASSERT(s->alloc_count < s->nelems);
+  /* Re-derive the cache at free_index (Go's cacheSpan). */
+  uint32_t fi = s->free_index;
+  tc_span_refill_cache(s, fi & ~(uint32_t)63);
+  s->alloc_cache >>= fi % 64;
+  s->alloc_count_cached = s->alloc_count;
+  tc_atomic_store_release(&s->sweepgen, sg + 3);
+  /* The whole span counts toward heap_live while cached (Go's heapLive). */
+  tc_gc_heap_live_add((int64_t)(s->npages << TC_PAGE_SHIFT) -
+                      (int64_t)s->alloc_count * (int64_t)s->elemsize);
+  return s;
+}
+
+void tc_mcentral_uncache_span(tc_mcentral_t *c, tc_span_t *s) {
+  uint32_t sg = tc_mheap_sweepgen();
+  uint32_t gen = tc_atomic_load_relaxed(&s->sweepgen);
+  tc_stats_count_small_allocs(tc_spanclass_sizeclass(s->spanclass),
+                              s->alloc_count - s->alloc_count_cached);
+  s->alloc_count_cached = s->alloc_count;
+  if (gen == sg + 1) {
+    /* Cached before the sweep began: its mark bits are this cycle's; sweep
+     * it later like any other span. heap_live was reset by the cycle. */
+    tc_atomic_store_release(&s->sweepgen, sg - 2);
+    tc_mutex_lock(&c->lock);
+    unsigned i = tc_unswept_index(sg);
+    if (s->alloc_count == s->nelems) tc_spanlist_push_locked(&c->full[i], s);
+    else tc_spanlist_push_locked(&c->partial[i], s);
+    tc_mutex_unlock(&c->lock);
+    return;
+  }
+  TC_ASSERT(gen == sg + 3);
+  tc_gc_heap_live_add(-(int64_t)tc_span_nfree(s) * (int64_t)s->elemsize);
+  tc_atomic_store_release(&s->sweepgen, sg);
+  tc_mcentral_put_swept(c, s);
+}

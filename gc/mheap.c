@@ -1,0 +1,75 @@
+/*
+ * mheap.c - the page heap (mheap.h).
+ */
+#include "mheap.h"
+
+#include "arena.h"
+#include "error.h"
+
+tc_mheap_t tc_mheap = {.lock = TC_MUTEX_INIT};
+
+bool tc_mheap_init(void) {
+  if (!tc_arenas_init()) return false;
+  return tc_pagealloc_init(&tc_mheap.pages, tc_arenas.reserved >> TC_PAGE_SHIFT);
+}
+
+static void set_span_map(tc_span_t *s, tc_span_t *v) {
+  uintptr_t first = tc_page_index(s->base);
+  for (uintptr_t i = 0; i < s->npages; i++)
+    tc_atomic_store_relaxed(&tc_arenas.spans[first + i], v);
+}
+
+static uintptr_t alloc_pages_locked(uintptr_t npages) {
+  uintptr_t first = tc_pagealloc_alloc(&tc_mheap.pages, npages);
+  if (first != TC_NO_PAGE) return first;
+  /* Grow: the new pages join whatever free run ends at the old top, so ask
+   * only for what that run lacks. */
+  uintptr_t top = tc_mheap.pages.npages;
+  uintptr_t tail = 0;
+  while (tail < top && tail < npages &&
+         tc_pagealloc_is_free(&tc_mheap.pages, top - tail - 1, 1))
+    tail++;
+  uintptr_t need = npages - tail;
+  if (need > (((uintptr_t)-1) >> TC_PAGE_SHIFT)) return TC_NO_PAGE;
+  uintptr_t grown = tc_arenas_grow_locked(need << TC_PAGE_SHIFT);
+  if (grown == (uintptr_t)-1) return TC_NO_PAGE;
+  uintptr_t ngrown = (tc_arenas.committed >> TC_PAGE_SHIFT) - grown;
+  tc_pagealloc_grow(&tc_mheap.pages, grown, ngrown);
+  return tc_pagealloc_alloc(&tc_mheap.pages, npages);
+}
+
+tc_span_t *tc_mheap_alloc_span(uintptr_t npages, tc_spanclass_t sc) {
+  tc_mutex_lock(&tc_mheap.lock);
+  uintptr_t first = alloc_pages_locked(npages);
+  if (first == TC_NO_PAGE) {
+    tc_mutex_unlock(&tc_mheap.lock);
+    return NULL;
+  }
+  bool needzero = first < tc_mheap.zeroed_page;
+  if (first + npages > tc_mheap.zeroed_page) tc_mheap.zeroed_page = first + npages;
+  tc_span_t *s = tc_span_new(tc_page_addr(first), npages, sc, needzero);
+  if (s == NULL) {
+    tc_pagealloc_free(&tc_mheap.pages, first, npages);
+    tc_mutex_unlock(&tc_mheap.lock);
+    return NULL;
+  }
+  s->sweepgen = tc_mheap.sweepgen;
+  tc_atomic_store_relaxed(&s->state, (uint8_t)TC_SPAN_INUSE);
+  set_span_map(s, s);
+  tc_atomic_add_relaxed(&tc_mheap.pages_inuse, npages);
+  tc_mutex_unlock(&tc_mheap.lock);
+  return s;
+}
+
+void tc_mheap_free_span(tc_span_t *s) {
+  TC_ASSERT(s->list == NULL);
+  tc_mutex_lock(&tc_mheap.lock);
+  if (tc_atomic_load_relaxed(&s->state) != TC_SPAN_INUSE)
+    tc_throw("freeing span 0x%lx in state %d", (unsigned long)s->base, s->state);
+  tc_atomic_store_relaxed(&s->state, (uint8_t)TC_SPAN_DEAD);
+  set_span_map(s, NULL);
+  tc_pagealloc_free(&tc_mheap.pages, tc_page_index(s->base), s->npages);
+  tc_atomic_sub_relaxed(&tc_mheap.pages_inuse, s->npages);
+  tc_mutex_unlock(&tc_mheap.lock);
+  tc_span_delete(s);
+}

@@ -1,0 +1,48 @@
+/*
+ * mheap.h - the page heap: spans carved from the arenas.
+ *
+ * Owns: the page allocator, heap growth, span creation and destruction, the
+ * sweep generation, and page-level accounting. Every entry point takes
+ * tc_mheap.lock itself (the *_locked variants expect it held). Mutators call
+ * in only from no-stop regions (lock.h).
+ *
+ * Zeroing: pages at or above zeroed_page have never held an object, so they
+ * are still zero from the OS; spans made from them need no zeroing (Go's
+ * arena zeroedBase).
+ * Go: runtime/mheap.go.
+ */
+#ifndef TC_MHEAP_H
+#define TC_MHEAP_H
+
+#include "base.h"
+#include "lock.h"
+#include "pagealloc.h"
+#include "span.h"
+
+typedef struct tc_mheap {
+  tc_mutex_t lock;
+  uint32_t sweepgen;      /* atomic; +2 per cycle with the world stopped */
+  tc_pagealloc_t pages;   /* protected by lock */
+  uintptr_t zeroed_page;  /* protected by lock */
+  uint64_t pages_inuse;   /* pages in in-use spans; atomic reads, written under lock */
+  uint64_t nspans_large;  /* protected by lock */
+} tc_mheap_t;
+
+extern tc_mheap_t tc_mheap;
+
+bool tc_mheap_init(void);
+
+/* A new in-use span of npages pages and class sc, registered in the span
+ * map; NULL when the heap cannot grow (errno untouched). The span is owned
+ * by the caller; its sweepgen is the current sweepgen. */
+tc_span_t *tc_mheap_alloc_span(uintptr_t npages, tc_spanclass_t sc);
+
+/* Returns a span's pages to the heap and destroys the descriptor. The span
+ * must be owned by the caller and on no list. */
+void tc_mheap_free_span(tc_span_t *s);
+
+TC_INLINE uint32_t tc_mheap_sweepgen(void) {
+  return tc_atomic_load_acquire(&tc_mheap.sweepgen);
+}
+
+#endif

@@ -1,0 +1,68 @@
+/*
+ * options.c - parses the TC_OPTIONS table from the environment (options.h).
+ */
+#include "options.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+#include "os.h"
+
+tc_options_t tc_options;
+
+/* Parses a decimal integer with nothing after it; false if malformed. */
+static bool parse_long(const char *s, long *out) {
+  char *end;
+  errno = 0;
+  long v = strtol(s, &end, 10);
+  if (errno != 0 || end == s || *end != 0) return false;
+  *out = v;
+  return true;
+}
+
+static bool parse_value(const char *kind, const char *s, long *out) {
+  if (strcmp(kind, "percent") == 0 && strcmp(s, "off") == 0) {
+    *out = -1;
+    return true;
+  }
+  return parse_long(s, out);
+}
+
+static void read_option(const char *env, const char *kind, int *field, int def,
+                        long min, long max) {
+  *field = def;
+  const char *s = getenv(env);
+  if (s == NULL) return;
+  long v;
+  if (!parse_value(kind, s, &v)) {
+    tc_warn("%s=\"%s\" is not %s; using the default", env, s,
+            strcmp(kind, "percent") == 0 ? "an integer or \"off\"" : "an integer");
+    return;
+  }
+  if (v < min || v > max) {
+    tc_warn("%s=%s is out of range [%ld, %ld]; using the default", env, s, min, max);
+    return;
+  }
+  /* GCPERCENT: any negative value means off, like GOGC. */
+  *field = (int)v;
+}
+
+void tc_options_init(void) {
+#define TC_OPTION_READ(env, field, kind, def, min, max, doc)                  \
+  read_option(#env, #kind, &tc_options.field, def, min, max);
+  TC_OPTIONS(TC_OPTION_READ)
+#undef TC_OPTION_READ
+  if (tc_options.procs == 0) {
+    int n = tc_os_ncpu();
+    tc_options.procs = n > TC_MAX_PROCS ? TC_MAX_PROCS : n;
+  }
+  if (tc_options.sig_suspend == tc_options.sig_restart) {
+    tc_warn("GCSIGSUSPEND and GCSIGRESTART are both %d; using %d and %d",
+            tc_options.sig_suspend, SIGPWR, SIGXCPU);
+    tc_options.sig_suspend = SIGPWR;
+    tc_options.sig_restart = SIGXCPU;
+  }
+}

@@ -1,0 +1,38 @@
+/*
+ * options.h - the environment variables tricolor reads, one table.
+ *
+ * Each row of TC_OPTIONS: (ENV NAME, field, kind, default, min, max, doc).
+ * Kinds: percent (integer or "off" = -1), int, signal. Values are read once
+ * by tc_options_init() at start; a malformed or out-of-range value prints one
+ * line naming the variable and the value, and the default is used.
+ * Default 0 for GCPROCS means "number of CPUs".
+ */
+#ifndef TC_OPTIONS_H
+#define TC_OPTIONS_H
+
+#include <signal.h>
+
+#include "base.h"
+#include "config.h"
+
+#define TC_OPTIONS(X)                                                         \
+  X(GCPERCENT, percent, percent, 100, -1, 1000000,                            \
+    "heap growth percent that triggers a cycle, like GOGC; off disables")     \
+  X(GCPROCS, procs, int, 0, 1, TC_MAX_PROCS,                                  \
+    "threads used for marking (default: number of CPUs)")                     \
+  X(GCSIGSUSPEND, sig_suspend, signal, SIGPWR, 1, 64,                         \
+    "signal that stops a thread for a collection")                            \
+  X(GCSIGRESTART, sig_restart, signal, SIGXCPU, 1, 64,                        \
+    "signal that restarts a stopped thread")
+
+typedef struct tc_options {
+#define TC_OPTION_FIELD(env, field, kind, def, min, max, doc) int field;
+  TC_OPTIONS(TC_OPTION_FIELD)
+#undef TC_OPTION_FIELD
+} tc_options_t;
+
+extern tc_options_t tc_options; /* written once by tc_options_init */
+
+void tc_options_init(void);
+
+#endif

@@ -1,0 +1,25 @@
+/*
+ * os.h - the OS seam: every mmap/mprotect/madvise and clock the collector uses.
+ * Contracts:
+ *   tc_os_reserve(n, align)  address space, PROT_NONE, no memory charged; NULL on failure.
+ *   tc_os_commit(p, n)       make [p, p+n) readable and writable (zero-filled on first touch).
+ *   tc_os_decommit(p, n)     return the pages' memory to the OS; contents become zero.
+ *   tc_os_alloc(n)           fresh zeroed RW anonymous memory for metadata; NULL on failure.
+ *   tc_os_free(p, n)         unmap memory from tc_os_alloc.
+ */
+#ifndef TC_OS_H
+#define TC_OS_H
+
+#include "base.h"
+
+void *tc_os_reserve(size_t n, size_t align);
+bool tc_os_commit(void *p, size_t n);
+void tc_os_decommit(void *p, size_t n);
+void *tc_os_alloc(size_t n);
+void tc_os_free(void *p, size_t n);
+int tc_os_ncpu(void);
+uint64_t tc_nanotime(void);   /* monotonic ns */
+uint64_t tc_unixnanos(void);  /* wall clock, Unix ns */
+uint64_t tc_thread_cputime(void); /* calling thread's CPU ns */
+
+#endif

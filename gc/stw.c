@@ -1,0 +1,141 @@
+/*
+ * stw.c - stop/start the world (stw.h).
+ */
+#include "stw.h"
+
+#include <errno.h>
+#include <semaphore.h>
+#include <signal.h>
+#include <ucontext.h>
+
+#include "atomic.h"
+#include "error.h"
+#include "options.h"
+#include "thread.h"
+
+extern char __start_tc_fastpath[] __attribute__((visibility("hidden")));
+extern char __stop_tc_fastpath[] __attribute__((visibility("hidden")));
+
+static struct {
+  sem_t ack;             /* one post per suspend signal handled */
+  uint32_t epoch;        /* atomic; bumped to restart the world */
+  sigset_t park_mask;    /* mask while parked: only the restart signal */
+  bool stopped;          /* world stopped; collector only */
+} stw;
+
+static void park(tc_thread_t *t, uint32_t epoch) {
+  /* Spill callee-saved registers into this frame so the scan from stop_sp
+   * sees them (the handler path also has them in the signal frame). */
+  __builtin_unwind_init();
+  volatile uintptr_t marker = 0;
+  t->stop_sp = (uintptr_t)&marker;
+  tc_atomic_store_release(&t->stop_state, TC_STOP_PARKED);
+  sem_post(&stw.ack);
+  while (tc_atomic_load_acquire(&stw.epoch) == epoch) sigsuspend(&stw.park_mask);
+  (void)marker;
+}
+
+void tc_stw_park(tc_thread_t *t) {
+  int saved = errno;
+  park(t, tc_atomic_load_acquire(&stw.epoch));
+  errno = saved;
+}
+
+static void suspend_handler(int sig, siginfo_t *info, void *uctx) {
+  int saved = errno;
+  tc_thread_t *t = tc_thread_tls;
+  if (t == NULL) goto out;
+  if (t->nostop > 0) {
+    t->stop_deferred = 1;
+    goto out;
+  }
+  ucontext_t *uc = uctx;
+  uintptr_t pc = (uintptr_t)uc->uc_mcontext.gregs[REG_RIP];
+  if (pc >= (uintptr_t)__start_tc_fastpath && pc < (uintptr_t)__stop_tc_fastpath) {
+    tc_atomic_store_release(&t->stop_state, TC_STOP_DECLINED);
+    sem_post(&stw.ack);
+    goto out;
+  }
+  park(t, tc_atomic_load_acquire(&stw.epoch));
+out:
+  errno = saved;
+}
+
+static void restart_handler(int sig) {}
+
+void tc_stw_init(void) {
+  if (sem_init(&stw.ack, 0, 0) != 0) tc_throw("sem_init failed");
+  struct sigaction sa = {0};
+  sa.sa_sigaction = suspend_handler;
+  sa.sa_flags = SA_SIGINFO | SA_RESTART;
+  sigemptyset(&sa.sa_mask);
+  /* The restart signal stays pending until sigsuspend, so it is never lost. */
+  sigaddset(&sa.sa_mask, tc_options.sig_restart);
+  if (sigaction(tc_options.sig_suspend, &sa, NULL) != 0)
+    tc_throw("sigaction(%d) failed", tc_options.sig_suspend);
+  struct sigaction ra = {0};
+  ra.sa_handler = restart_handler;
+  ra.sa_flags = SA_RESTART;
+  sigemptyset(&ra.sa_mask);
+  if (sigaction(tc_options.sig_restart, &ra, NULL) != 0)
+    tc_throw("sigaction(%d) failed", tc_options.sig_restart);
+  sigfillset(&stw.park_mask);
+  sigdelset(&stw.park_mask, tc_options.sig_restart);
+  /* A stuck program can still be interrupted or killed. */
+  sigdelset(&stw.park_mask, SIGINT);
+  sigdelset(&stw.park_mask, SIGQUIT);
+  sigdelset(&stw.park_mask, SIGTERM);
+  sigdelset(&stw.park_mask, SIGABRT);
+}
+
+static void ack_wait(void) {
+  while (sem_wait(&stw.ack) != 0) {
+    if (errno != EINTR) tc_throw("sem_wait failed");
+  }
+}
+
+static bool signal_thread(tc_thread_t *t, int sig) {
+  int err = pthread_kill(t->pthread, sig);
+  if (err == 0) return true;
+  tc_throw("cannot signal thread %d (error %d): a registered thread exited "
+           "without unregistering", (int)t->tid, err);
+}
+
+void tc_stw_stop(tc_thread_t *self) {
+  unsigned sent = 0, acked = 0;
+  for (tc_thread_t *t = tc_threads.list; t; t = t->next) {
+    if (t == self) continue;
+    tc_atomic_store_release(&t->stop_state, TC_STOP_PENDING);
+    if (signal_thread(t, tc_options.sig_suspend)) sent++;
+  }
+  while (acked < sent) {
+    ack_wait();
+    acked++;
+    for (tc_thread_t *t = tc_threads.list; t; t = t->next) {
+      int want = TC_STOP_DECLINED;
+      if (t != self && tc_atomic_cas_acq_rel(&t->stop_state, &want, TC_STOP_PENDING)) {
+        if (signal_thread(t, tc_options.sig_suspend)) sent++;
+      }
+    }
+  }
+  if (TC_DEBUG >= 1) {
+    for (tc_thread_t *t = tc_threads.list; t; t = t->next)
+      if (t != self && tc_atomic_load_acquire(&t->stop_state) != TC_STOP_PARKED)
+        tc_throw("thread %d did not stop", (int)t->tid);
+  }
+  tc_atomic_fence_seq_cst();
+  stw.stopped = true;
+}
+
+void tc_stw_start(tc_thread_t *self) {
+  stw.stopped = false;
+  tc_atomic_fence_seq_cst();
+  tc_atomic_add_acq_rel(&stw.epoch, 1);
+  for (tc_thread_t *t = tc_threads.list; t; t = t->next) {
+    if (t == self) continue;
+    tc_atomic_store_release(&t->stop_state, TC_STOP_RUNNING);
+    signal_thread(t, tc_options.sig_restart);
+  }
+}
+
+bool tc_stw_world_stopped(void) { return stw.stopped; }

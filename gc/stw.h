@@ -1,0 +1,41 @@
+/*
+ * stw.h - stopping and restarting the world with signals (Boehm's protocol).
+ *
+ * Stop: the collector, holding tc_threads.lock, sends the suspend signal to
+ * every other registered thread and waits for each to acknowledge. The
+ * handler of a thread that is
+ *   - inside a no-stop region: records the request and returns; the thread
+ *     parks itself when it leaves the region (thread.h);
+ *   - executing the inline allocation fast path (its PC lies in the
+ *     tc_fastpath section): declines; the collector signals it again, by
+ *     then it has left the fast path (a dozen instructions);
+ *   - anywhere else: parks. The kernel saved its registers in the signal
+ *     frame on its own stack; the handler publishes its stack pointer,
+ *     acknowledges, and waits in sigsuspend until the restart signal.
+ * So a stopped thread never holds an allocator lock and never has a span
+ * half-updated, and the collector may flush every mcache.
+ *
+ * Nothing in the handler or in the stopped window allocates with libc,
+ * prints, or takes a lock a stopped thread could hold.
+ * Signals: GCSIGSUSPEND (default SIGPWR) and GCSIGRESTART (default SIGXCPU).
+ */
+#ifndef TC_STW_H
+#define TC_STW_H
+
+#include "base.h"
+
+struct tc_thread;
+
+void tc_stw_init(void);
+/* Caller holds tc_threads.lock and is a registered thread (or none). */
+void tc_stw_stop(struct tc_thread *self);
+void tc_stw_start(struct tc_thread *self);
+/* Park the calling thread until the world restarts (handler and deferred
+ * stops). */
+void tc_stw_park(struct tc_thread *t);
+bool tc_stw_world_stopped(void);
+
+/* Functions holding an inline allocation fast path go in this section. */
+#define TC_FASTPATH __attribute__((section("tc_fastpath"), noinline))
+
+#endif

@@ -1,0 +1,196 @@
+/*
+ * sweep.c - span sweeping and the background sweeper (sweep.h).
+ */
+#include "sweep.h"
+
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+
+#include "atomic.h"
+#include "error.h"
+#include "mcentral.h"
+#include "mheap.h"
+#include "stats.h"
+
+static struct {
+  uint32_t active;        /* atomic: sweepers that may hold a span */
+  uint32_t drained_gen;   /* atomic: sweepgen whose spans are all swept */
+  unsigned next_class;    /* racy hint for tc_sweep_one */
+  pthread_mutex_t gate;   /* held by the bg sweeper per span, by the collector across STW */
+  pthread_mutex_t lock;   /* background sweeper wake-up */
+  pthread_cond_t cond;
+  bool started;
+  uint64_t wake_gen;      /* protected by lock */
+} sw = {0, 0, 0, PTHREAD_MUTEX_INITIALIZER, PTHREAD_MUTEX_INITIALIZER,
+        PTHREAD_COND_INITIALIZER, false, 0};
+
+void tc_sweep_begin(void) { tc_atomic_add_acq_rel(&sw.active, 1); }
+void tc_sweep_end(void) { tc_atomic_sub_acq_rel(&sw.active, 1); }
+
+static bool sweep_large(tc_span_t *s, bool preserve, uint32_t sg) {
+  bool live = (s->mark_bits[0] & 1) && !(s->freed_bits[0] & 1);
+  if (!live) {
+    tc_stats_count_large_free(s->elemsize);
+    tc_mheap_free_span(s);
+    return true;
+  }
+  s->mark_bits[0] = 0;
+  s->freed_bits[0] = 0;
+  tc_atomic_store_relaxed(&s->nfreed, 0);
+  tc_atomic_store_release(&s->sweepgen, sg);
+  if (!preserve) tc_mcentral_put_swept(&tc_mcentral[s->spanclass], s);
+  return false;
+}
+
+bool tc_span_sweep(tc_span_t *s, bool preserve) {
+  uint32_t sg = tc_mheap_sweepgen();
+  if (TC_DEBUG >= 1 && tc_atomic_load_relaxed(&s->sweepgen) != sg - 1)
+    tc_throw("sweeping span 0x%lx with sweepgen %u (heap %u)", (unsigned long)s->base,
+             s->sweepgen, sg);
+  if (s->large) return sweep_large(s, preserve, sg);
+  uint32_t live = 0;
+  for (uint32_t i = 0; i < s->nwords; i++) {
+    uint64_t keep = s->mark_bits[i] & ~s->freed_bits[i];
+    live += (uint32_t)__builtin_popcountll(keep);
+    s->alloc_bits[i] = keep;
+    s->mark_bits[i] = 0;
+    s->freed_bits[i] = 0;
+  }
+  TC_ASSERT(live <= s->alloc_count);
+  uint32_t nfreed = s->alloc_count - live;
+  if (nfreed) tc_stats_count_small_frees(tc_spanclass_sizeclass(s->spanclass), nfreed);
+  tc_atomic_store_relaxed(&s->nfreed, 0);
+  s->alloc_count = live;
+  s->alloc_count_cached = live;
+  s->free_index = 0;
+  tc_span_refill_cache(s, 0);
+  if (nfreed) s->needzero = 1;
+  if (live == 0 && !preserve) {
+    tc_mheap_free_span(s);
+    return true;
+  }
+  tc_atomic_store_release(&s->sweepgen, sg);
+  if (!preserve) tc_mcentral_put_swept(&tc_mcentral[s->spanclass], s);
+  return false;
+}
+
+/* Pops and acquires an unswept span of class i, or NULL. */
+static tc_span_t *take_unswept(unsigned i, uint32_t sg) {
+  tc_mcentral_t *c = &tc_mcentral[i];
+  unsigned u = tc_unswept_index(sg);
+  if (c->partial[u].first == NULL && c->full[u].first == NULL) return NULL; /* racy peek */
+  tc_mutex_lock(&c->lock);
+  tc_span_t *s = tc_spanlist_pop_locked(&c->partial[u]);
+  if (s == NULL) s = tc_spanlist_pop_locked(&c->full[u]);
+  tc_mutex_unlock(&c->lock);
+  if (s == NULL) return NULL;
+  uint32_t want = sg - 2;
+  if (!tc_atomic_cas_acq_rel(&s->sweepgen, &want, sg - 1))
+    tc_throw("span 0x%lx on an unswept list has sweepgen %u (heap %u)",
+             (unsigned long)s->base, want, sg);
+  return s;
+}
+
+uintptr_t tc_sweep_one(void) {
+  uint32_t sg = tc_mheap_sweepgen();
+  if (tc_atomic_load_acquire(&sw.drained_gen) == sg) return 0;
+  tc_sweep_begin();
+  unsigned start = sw.next_class;
+  for (unsigned k = 0; k < TC_NUM_SPAN_CLASSES; k++) {
+    unsigned i = (start + k) % TC_NUM_SPAN_CLASSES;
+    tc_span_t *s = take_unswept(i, sg);
+    if (s == NULL) continue;
+    sw.next_class = i;
+    uintptr_t npages = s->npages;
+    tc_span_sweep(s, false);
+    tc_sweep_end();
+    return npages;
+  }
+  /* Everything was swept (or is being swept by someone active). */
+  tc_atomic_store_release(&sw.drained_gen, sg);
+  tc_sweep_end();
+  return 0;
+}
+
+void tc_sweep_pages(uintptr_t npages) {
+  uintptr_t done = 0;
+  while (done < npages) {
+    uintptr_t n = tc_sweep_one();
+    if (n == 0) return;
+    done += n;
+  }
+}
+
+void tc_sweep_finish(void) {
+  while (tc_sweep_one() != 0) {}
+  while (tc_atomic_load_acquire(&sw.active) != 0) sched_yield();
+}
+
+bool tc_sweep_done(void) {
+  uint32_t sg = tc_mheap_sweepgen();
+  unsigned u = tc_unswept_index(sg);
+  for (unsigned i = 0; i < TC_NUM_SPAN_CLASSES; i++)
+    if (tc_mcentral[i].partial[u].first || tc_mcentral[i].full[u].first) return false;
+  return tc_atomic_load_acquire(&sw.active) == 0;
+}
+
+void tc_sweep_start_cycle(void) { sw.next_class = 0; }
+
+/* ---- background sweeper -------------------------------------------------- */
+
+/* Spans swept between yields, so the sweeper gives the CPU back often. */
+#define BG_SWEEP_BATCH 16
+
+static void *bg_sweeper(void *arg) {
+  sigset_t all;
+  sigfillset(&all);
+  pthread_sigmask(SIG_BLOCK, &all, NULL);
+  struct sched_param sp = {0};
+  pthread_setschedparam(pthread_self(), SCHED_IDLE, &sp);
+  uint64_t seen = 0;
+  for (;;) {
+    pthread_mutex_lock(&sw.lock);
+    while (sw.wake_gen == seen) pthread_cond_wait(&sw.cond, &sw.lock);
+    seen = sw.wake_gen;
+    pthread_mutex_unlock(&sw.lock);
+    unsigned n = 0;
+    for (;;) {
+      pthread_mutex_lock(&sw.gate);
+      uintptr_t swept = tc_sweep_one();
+      pthread_mutex_unlock(&sw.gate);
+      if (swept == 0) break;
+      if (++n % BG_SWEEP_BATCH == 0) sched_yield();
+    }
+  }
+  return NULL;
+}
+
+void tc_sweep_wake(void) {
+  pthread_mutex_lock(&sw.lock);
+  if (!sw.started) {
+    pthread_t th;
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    if (pthread_create(&th, &attr, bg_sweeper, NULL) == 0) sw.started = true;
+    pthread_attr_destroy(&attr);
+  }
+  sw.wake_gen++;
+  pthread_cond_signal(&sw.cond);
+  pthread_mutex_unlock(&sw.lock);
+}
+
+/* The background sweeper never runs while the world is stopped: the stale
+ * spans the collector pushes onto unswept lists then cannot race a sweeper
+ * that already concluded the lists were drained. */
+void tc_sweep_pause(void) { pthread_mutex_lock(&sw.gate); }
+void tc_sweep_resume(void) { pthread_mutex_unlock(&sw.gate); }
+
+void tc_sweep_after_fork_child(void) {
+  pthread_mutex_init(&sw.gate, NULL);
+  pthread_mutex_init(&sw.lock, NULL);
+  pthread_cond_init(&sw.cond, NULL);
+  sw.started = false;
+  sw.active = 0;
+}

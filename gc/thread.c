@@ -1,0 +1,191 @@
+/*
+ * thread.c - thread registry (thread.h).
+ */
+#include "thread.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "error.h"
+#include "fixalloc.h"
+#include "init.h"
+#include "mcache.h"
+#include "roots.h"
+#include "stw.h"
+
+tc_threads_t tc_threads = {.lock = TC_MUTEX_INIT};
+__thread tc_thread_t *tc_thread_tls = NULL;
+
+static tc_fixalloc_t thread_alloc = TC_FIXALLOC_INIT(sizeof(tc_thread_t), "thread");
+static pthread_key_t thread_key;
+
+uint64_t tc_thread_sys(void) { return thread_alloc.sys; }
+
+static void thread_key_destructor(void *arg);
+
+void tc_thread_init(void) {
+  if (pthread_key_create(&thread_key, thread_key_destructor) != 0)
+    tc_throw("pthread_key_create failed");
+}
+
+static void stack_bounds(tc_thread_t *t) {
+  pthread_attr_t attr;
+  void *addr = NULL;
+  size_t size = 0;
+  if (pthread_getattr_np(pthread_self(), &attr) == 0) {
+    pthread_attr_getstack(&attr, &addr, &size);
+    pthread_attr_destroy(&attr);
+  }
+  if (addr == NULL) {
+    /* Without bounds, scan 1 MiB above the current frame at most. */
+    uintptr_t here = (uintptr_t)__builtin_frame_address(0);
+    t->stack_lo = here - ((uintptr_t)1 << 20);
+    t->stack_hi = here + 4096;
+    return;
+  }
+  t->stack_lo = (uintptr_t)addr;
+  t->stack_hi = (uintptr_t)addr + size;
+}
+
+static tc_thread_t *register_self(void) {
+  tc_gc_ensure_init();
+  tc_thread_t *t = tc_fixalloc_alloc(&thread_alloc);
+  if (t == NULL) return NULL;
+  tc_mcache_t *c = tc_mcache_new();
+  if (c == NULL) {
+    tc_fixalloc_free(&thread_alloc, t);
+    return NULL;
+  }
+  t->pthread = pthread_self();
+  t->tid = (pid_t)syscall(SYS_gettid);
+  t->tp = (uintptr_t)__builtin_thread_pointer();
+  t->mcache = c;
+  stack_bounds(t);
+  pthread_setspecific(thread_key, t);
+  tc_mutex_lock(&tc_threads.lock);
+  t->next = tc_threads.list;
+  t->prev = NULL;
+  if (tc_threads.list) tc_threads.list->prev = t;
+  tc_threads.list = t;
+  tc_threads.count++;
+  /* Publish under the lock: no stop is in progress while we hold it, and
+   * from the moment it is released a stop signal parks this thread. */
+  tc_thread_tls = t;
+  tc_mcache_tls = c;
+  tc_mutex_unlock(&tc_threads.lock);
+  return t;
+}
+
+tc_thread_t *tc_thread_current(void) {
+  tc_thread_t *t = tc_thread_tls;
+  if (TC_LIKELY(t != NULL)) return t;
+  return register_self();
+}
+
+static void unregister(tc_thread_t *t) {
+  /* Give the cached spans back first, as the owner. */
+  tc_thread_nostop_enter(t);
+  tc_mcache_release_all(t->mcache);
+  tc_thread_nostop_exit(t);
+  /* Waits (stoppable) while a collection holds the registry. */
+  tc_mutex_lock(&tc_threads.lock);
+  if (t->prev) t->prev->next = t->next;
+  else tc_threads.list = t->next;
+  if (t->next) t->next->prev = t->prev;
+  tc_threads.count--;
+  /* Unpublish while holding the lock: no stop can target us any more. */
+  tc_thread_tls = NULL;
+  tc_mcache_tls = &tc_empty_mcache;
+  tc_mutex_unlock(&tc_threads.lock);
+  pthread_setspecific(thread_key, NULL);
+  tc_mcache_delete(t->mcache);
+  tc_fixalloc_free(&thread_alloc, t);
+}
+
+static void thread_key_destructor(void *arg) {
+  tc_thread_t *t = arg;
+  if (t != NULL && t == tc_thread_tls) unregister(t);
+}
+
+void tc_thread_park_deferred(tc_thread_t *t) {
+  t->stop_deferred = 0;
+  tc_stw_park(t);
+}
+
+void tc_thread_after_fork_child(void) {
+  /* Only the forking thread exists in the child. Other threads' cached
+   * spans go back to the central lists; their records are dropped. */
+  tc_thread_t *self = tc_thread_tls;
+  tc_thread_t *t = tc_threads.list;
+  while (t) {
+    tc_thread_t *next = t->next;
+    if (t != self) {
+      tc_mcache_release_all(t->mcache);
+      tc_mcache_delete(t->mcache);
+      tc_fixalloc_free(&thread_alloc, t);
+    }
+    t = next;
+  }
+  tc_threads.list = self;
+  tc_threads.count = self ? 1 : 0;
+  if (self) {
+    self->next = self->prev = NULL;
+    self->pthread = pthread_self();
+    self->tid = (pid_t)syscall(SYS_gettid);
+    self->stop_state = TC_STOP_RUNNING;
+  }
+}
+
+/* ---- public API ---------------------------------------------------------- */
+
+__attribute__((visibility("default"))) int gc_register_thread(void) {
+  if (tc_thread_tls != NULL) return 1;
+  return register_self() ? 0 : -1;
+}
+
+__attribute__((visibility("default"))) int gc_unregister_thread(void) {
+  tc_thread_t *t = tc_thread_tls;
+  if (t == NULL) return -1;
+  unregister(t);
+  return 0;
+}
+
+/* The start record of gc_pthread_create lives in collector memory that is
+ * scanned as a root until the child has registered, so arg stays alive even
+ * if the creator drops it at once. */
+typedef struct start_record {
+  void *(*start)(void *);
+  void *arg;
+  tc_root_handle_t root;
+} start_record_t;
+
+static tc_fixalloc_t start_alloc = TC_FIXALLOC_INIT(sizeof(start_record_t), "start");
+
+static void *thread_trampoline(void *p) {
+  start_record_t *r = p;
+  gc_register_thread();
+  void *(*start)(void *) = r->start;
+  void *arg = r->arg; /* now on this registered thread's stack */
+  tc_roots_remove_internal(&r->root);
+  tc_fixalloc_free(&start_alloc, r);
+  return start(arg);
+}
+
+__attribute__((visibility("default"))) int gc_pthread_create(
+    pthread_t *thread, const pthread_attr_t *attr, void *(*start)(void *),
+    void *arg) {
+  tc_gc_ensure_init();
+  start_record_t *r = tc_fixalloc_alloc(&start_alloc);
+  if (r == NULL) return EAGAIN;
+  r->start = start;
+  r->arg = arg;
+  tc_roots_add_internal(&r->root, &r->arg, &r->arg + 1);
+  int err = pthread_create(thread, attr, thread_trampoline, r);
+  if (err != 0) {
+    tc_roots_remove_internal(&r->root);
+    tc_fixalloc_free(&start_alloc, r);
+  }
+  return err;
+}

@@ -1,0 +1,94 @@
+/*
+ * thread.h - the registry of mutator threads.
+ *
+ * Owns: one tc_thread_t per registered thread (from a fixalloc, never libc
+ * malloc), its stack bounds, thread pointer (for static TLS), mcache and
+ * stop-the-world state; registration on first use, gc_register_thread,
+ * gc_unregister_thread, gc_pthread_create and the key destructor that
+ * unregisters exiting threads.
+ *
+ * No-stop regions: code that holds an allocator lock or is midway through
+ * changing allocation state runs between tc_thread_nostop_enter/exit. A stop
+ * signal arriving there is deferred; the thread parks itself at exit. So with
+ * the world stopped, no mutator holds an allocator lock or a half-updated
+ * span. A no-stop region must never wait for the collector (cycle lock,
+ * registry lock).
+ *
+ * Locking: tc_threads.lock protects the list; the collector holds it for the
+ * whole stop-the-world window, so registration waits for a cycle to end.
+ * Go: runtime/proc.go (allm/allp), Boehm pthread_support.c.
+ */
+#ifndef TC_THREAD_H
+#define TC_THREAD_H
+
+#include <pthread.h>
+#include <sys/types.h>
+
+#include "atomic.h"
+#include "base.h"
+#include "lock.h"
+#include "mcache.h"
+
+enum { TC_STOP_RUNNING = 0, TC_STOP_PENDING, TC_STOP_DECLINED, TC_STOP_PARKED };
+
+typedef struct tc_thread {
+  pthread_t pthread;
+  pid_t tid;
+  uintptr_t stack_hi;          /* cold end of the stack (highest address) */
+  uintptr_t stack_lo;          /* lowest address of the stack mapping */
+  uintptr_t tp;                /* thread pointer: static TLS sits below it */
+  tc_mcache_t *mcache;         /* owner only, or world stopped */
+  /* Stop-the-world handshake (stw.c). */
+  volatile uintptr_t stop_sp;  /* lowest live stack address while parked */
+  int stop_state;              /* TC_STOP_*; atomic */
+  volatile int nostop;         /* no-stop nesting depth; own thread + its handler */
+  volatile int stop_deferred;  /* a stop arrived inside a no-stop region */
+  struct tc_thread *next, *prev; /* protected by tc_threads.lock */
+} tc_thread_t;
+
+typedef struct tc_threads {
+  tc_mutex_t lock;
+  tc_thread_t *list;  /* protected by lock */
+  int count;          /* protected by lock */
+} tc_threads_t;
+
+extern tc_threads_t tc_threads;
+extern __thread tc_thread_t *tc_thread_tls __attribute__((tls_model("initial-exec")));
+
+void tc_thread_init(void);
+
+/* The calling thread's record, registering it first if needed. NULL only if
+ * metadata memory is exhausted. */
+tc_thread_t *tc_thread_current(void);
+
+TC_INLINE void tc_thread_nostop_enter(tc_thread_t *t) {
+  t->nostop++;
+  __atomic_signal_fence(__ATOMIC_SEQ_CST);
+}
+
+void tc_thread_park_deferred(tc_thread_t *t);
+
+TC_INLINE void tc_thread_nostop_exit(tc_thread_t *t) {
+  __atomic_signal_fence(__ATOMIC_SEQ_CST);
+  t->nostop--;
+  __atomic_signal_fence(__ATOMIC_SEQ_CST);
+  if (TC_UNLIKELY(t->nostop == 0 && t->stop_deferred)) tc_thread_park_deferred(t);
+}
+
+/* A collector lock taken by a mutator outside the allocation slow path:
+ * held only inside a no-stop region when the caller is registered. */
+TC_INLINE tc_thread_t *tc_mutex_lock_nostop(tc_mutex_t *l) {
+  tc_thread_t *t = tc_thread_tls;
+  if (t) tc_thread_nostop_enter(t);
+  tc_mutex_lock(l);
+  return t;
+}
+TC_INLINE void tc_mutex_unlock_nostop(tc_mutex_t *l, tc_thread_t *t) {
+  tc_mutex_unlock(l);
+  if (t) tc_thread_nostop_exit(t);
+}
+
+/* fork() support: the child keeps only the calling thread. */
+void tc_thread_after_fork_child(void);
+
+#endif

@@ -1,0 +1,165 @@
+/*
+ * tricolor.h - the public interface of libtricolor, a conservative, Go-shaped
+ * garbage collector for C.
+ *
+ * Link with -ltricolor (pkg-config tricolor, or CMake tricolor::tricolor) and
+ * allocate with gc_alloc() instead of malloc(). Memory is reclaimed when no
+ * pointer to it remains in the places the collector scans: the stacks and
+ * registers of registered threads, the writable data of every loaded object,
+ * static thread-local storage, ranges given to gc_add_roots(), and objects
+ * allocated with gc_alloc() that are themselves reachable.
+ *
+ * The one rule of conservative collection: a pointer kept only where the
+ * collector does not look (memory from libc malloc, memory of a thread the
+ * collector does not know, a pointer disguised by arithmetic or xor) does not
+ * keep an object alive.
+ *
+ * Every call is thread-safe. A thread registers itself on its first call into
+ * the library; threads that hold heap pointers before ever calling in should
+ * be started with gc_pthread_create() or call gc_register_thread().
+ *
+ * Environment, read once at start (bad values: one line on stderr, then the
+ * default): GCPERCENT=N|off, GCPROCS=N, GCSIGSUSPEND=N, GCSIGRESTART=N.
+ */
+#ifndef TRICOLOR_H
+#define TRICOLOR_H
+
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define GC_VERSION_MAJOR 0
+#define GC_VERSION_MINOR 1
+#define GC_VERSION_PATCH 0
+
+#if defined(__GNUC__)
+#define GC_API __attribute__((visibility("default")))
+#define GC_MALLOC_ATTR __attribute__((malloc, warn_unused_result))
+#define GC_ALLOC_SIZE(...) __attribute__((alloc_size(__VA_ARGS__)))
+#else
+#define GC_API
+#define GC_MALLOC_ATTR
+#define GC_ALLOC_SIZE(...)
+#endif
+
+/* ---- Allocation ------------------------------------------------------- */
+
+/* A zeroed object of at least n bytes whose contents are scanned for
+ * pointers. NULL with errno = ENOMEM when n is impossible or memory is out. */
+GC_API void *gc_alloc(size_t n) GC_MALLOC_ATTR GC_ALLOC_SIZE(1);
+
+/* An object of at least n bytes that is never scanned (strings, numbers,
+ * pixels). Not zeroed, like malloc. */
+GC_API void *gc_alloc_noscan(size_t n) GC_MALLOC_ATTR GC_ALLOC_SIZE(1);
+
+/* A zeroed, scanned array of count elements of size bytes; NULL with
+ * errno = ENOMEM if count * size overflows. */
+GC_API void *gc_calloc(size_t count, size_t size) GC_MALLOC_ATTR GC_ALLOC_SIZE(1, 2);
+
+/* realloc semantics; the new object keeps the kind (scanned or noscan) of
+ * the old one. gc_realloc(NULL, n) is gc_alloc(n); gc_realloc(p, 0) frees p
+ * and returns NULL. p must be the start of a live object. */
+GC_API void *gc_realloc(void *p, size_t n) GC_ALLOC_SIZE(2);
+
+/* Optional early free of an object that is certainly unreachable. p must be
+ * NULL or the start of a live object; anything else (interior, foreign,
+ * already freed) prints one line naming the call and the pointer and aborts.
+ * Large objects are returned at once, small ones at the next sweep. */
+GC_API void gc_free(void *p);
+
+/* Bytes usable at p (the slot size), p being the start of a live object;
+ * 0 for NULL. */
+GC_API size_t gc_usable_size(const void *p);
+
+/* Start of the live object containing address p, or NULL if p does not
+ * point into one. */
+GC_API void *gc_base(const void *p);
+
+/* A noscan copy of a C string. */
+GC_API char *gc_strdup(const char *s) GC_MALLOC_ATTR;
+
+/* ---- Collection ------------------------------------------------------- */
+
+/* A full blocking cycle, like runtime.GC: marks, then sweeps the whole heap
+ * before returning. */
+GC_API void gc_collect(void);
+
+/* Like debug.SetGCPercent: a cycle starts when the heap has grown percent%
+ * past the heap marked live by the previous cycle (4 MiB minimum). A
+ * negative value turns automatic collection off. Returns the old value. */
+GC_API int gc_set_percent(int percent);
+
+/* ---- Roots and threads ------------------------------------------------ */
+
+/* Scan [lo, hi) as a root on every cycle, until removed. */
+GC_API void gc_add_roots(void *lo, void *hi);
+/* Stop scanning the previously added ranges that lie inside [lo, hi). */
+GC_API void gc_remove_roots(void *lo, void *hi);
+
+/* Register the calling thread (its stack, registers and static TLS become
+ * roots). Returns 0, or 1 if it was already registered. */
+GC_API int gc_register_thread(void);
+/* Unregister the calling thread. Returns 0, or -1 if it was not registered.
+ * Threads are also unregistered when they exit. */
+GC_API int gc_unregister_thread(void);
+/* pthread_create whose new thread is registered before start runs; arg is
+ * kept alive until then. */
+GC_API int gc_pthread_create(pthread_t *thread, const pthread_attr_t *attr,
+                             void *(*start)(void *), void *arg);
+
+/* ---- Statistics (Go's runtime.MemStats, snake_case) ------------------- */
+
+typedef struct gc_memstats {
+  /* General. */
+  uint64_t alloc;        /* bytes of allocated heap objects (= heap_alloc) */
+  uint64_t total_alloc;  /* cumulative bytes allocated (slot sizes) */
+  uint64_t sys;          /* all memory obtained from the OS (sum of *_sys) */
+  uint64_t lookups;      /* always 0, as in Go */
+  uint64_t mallocs;      /* cumulative objects allocated */
+  uint64_t frees;        /* cumulative objects freed */
+  /* Heap. */
+  uint64_t heap_alloc;    /* = alloc */
+  uint64_t heap_sys;      /* heap_idle + heap_inuse */
+  uint64_t heap_idle;     /* bytes in spans holding no objects */
+  uint64_t heap_inuse;    /* bytes in spans holding objects */
+  uint64_t heap_released; /* idle bytes returned to the OS */
+  uint64_t heap_objects;  /* mallocs - frees */
+  /* Off-heap. */
+  uint64_t stack_inuse;   /* 0: C stacks are not carved from the heap */
+  uint64_t stack_sys;     /* 0: thread stacks belong to libc */
+  uint64_t mspan_inuse;   /* span descriptors in use */
+  uint64_t mspan_sys;     /* span descriptor memory from the OS */
+  uint64_t mcache_inuse;  /* per-thread caches in use */
+  uint64_t mcache_sys;    /* per-thread cache memory from the OS */
+  uint64_t buck_hash_sys; /* profiling buckets */
+  uint64_t gc_sys;        /* collector metadata (bitmaps, work buffers, page map) */
+  uint64_t other_sys;     /* other off-heap metadata */
+  /* Collector. */
+  uint64_t next_gc;        /* heap size at which the next cycle starts */
+  uint64_t last_gc;        /* end of the last cycle, Unix ns */
+  uint64_t pause_total_ns; /* cumulative stop-the-world ns */
+  uint64_t pause_ns[256];  /* ring: most recent at (num_gc + 255) % 256 */
+  uint64_t pause_end[256]; /* ring of pause end times, Unix ns */
+  uint32_t num_gc;         /* completed cycles */
+  uint32_t num_forced_gc;  /* cycles forced by gc_collect */
+  double gc_cpu_fraction;  /* share of available CPU used by the collector */
+  int enable_gc;           /* always 1, as in Go */
+  int debug_gc;            /* always 0, as in Go */
+  struct {
+    uint32_t size;
+    uint64_t mallocs;
+    uint64_t frees;
+  } by_size[61];           /* per size class 0..60, as Go reports them */
+} gc_memstats;
+
+/* Fill *m with a consistent snapshot of the collector's statistics. */
+GC_API void gc_read_memstats(gc_memstats *m);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* TRICOLOR_H */
