@@ -84,20 +84,28 @@ static TC_NOINLINE void *alloc_large(size_t size, bool noscan) {
   tc_sweep_pages(npages);
   tc_thread_nostop_enter(t);
   tc_span_t *s = tc_mheap_alloc_span(npages, sc);
+  uintptr_t p = 0;
+  bool needzero = false;
   if (s != NULL) {
     s->free_index = 1;
     s->alloc_count = 1;
     s->alloc_cache = 0;
+    needzero = s->needzero && !noscan;
+    /* The object must be visible in this frame before a stop can land:
+     * once we leave the no-stop region, s->base alone (metadata) keeps
+     * nothing alive. */
+    p = s->base;
+    __asm__ __volatile__("" : "+r"(p));
     tc_mcentral_put_swept(&tc_mcentral[sc], s);
     tc_gc_heap_live_add((int64_t)s->elemsize);
     tc_stats_count_large_alloc(s->elemsize);
   }
+  uintptr_t bytes = npages << TC_PAGE_SHIFT;
   tc_thread_nostop_exit(t);
-  if (s == NULL) return fail_enomem();
-  void *p = (void *)s->base;
-  if (s->needzero && !noscan) memset(p, 0, s->elemsize);
+  if (p == 0) return fail_enomem();
+  if (needzero) memset((void *)p, 0, bytes);
   if (tc_gc_should_trigger()) tc_gc_run(false);
-  return p;
+  return (void *)p;
 }
 
 /* The inline fast path. Callers live in the tc_fastpath section. */

@@ -12,6 +12,7 @@
 #include "mcentral.h"
 #include "mheap.h"
 #include "stats.h"
+#include "thread.h"
 
 static struct {
   uint32_t active;        /* atomic: sweepers that may hold a span */
@@ -92,10 +93,7 @@ static tc_span_t *take_unswept(unsigned i, uint32_t sg) {
   return s;
 }
 
-uintptr_t tc_sweep_one(void) {
-  uint32_t sg = tc_mheap_sweepgen();
-  if (tc_atomic_load_acquire(&sw.drained_gen) == sg) return 0;
-  tc_sweep_begin();
+static uintptr_t sweep_one_locked_out(uint32_t sg) {
   unsigned start = sw.next_class;
   for (unsigned k = 0; k < TC_NUM_SPAN_CLASSES; k++) {
     unsigned i = (start + k) % TC_NUM_SPAN_CLASSES;
@@ -104,13 +102,26 @@ uintptr_t tc_sweep_one(void) {
     sw.next_class = i;
     uintptr_t npages = s->npages;
     tc_span_sweep(s, false);
-    tc_sweep_end();
     return npages;
   }
   /* Everything was swept (or is being swept by someone active). */
   tc_atomic_store_release(&sw.drained_gen, sg);
-  tc_sweep_end();
   return 0;
+}
+
+uintptr_t tc_sweep_one(void) {
+  uint32_t sg = tc_mheap_sweepgen();
+  if (tc_atomic_load_acquire(&sw.drained_gen) == sg) return 0;
+  /* A mutator sweeps inside a no-stop region: it takes mcentral and heap
+   * locks and owns a half-swept span, neither of which may be frozen by a
+   * stop (thread.h). */
+  tc_thread_t *t = tc_thread_tls;
+  if (t) tc_thread_nostop_enter(t);
+  tc_sweep_begin();
+  uintptr_t n = sweep_one_locked_out(sg);
+  tc_sweep_end();
+  if (t) tc_thread_nostop_exit(t);
+  return n;
 }
 
 void tc_sweep_pages(uintptr_t npages) {
