@@ -62,7 +62,7 @@ void *tc_fixalloc_alloc(tc_fixalloc_t *f) {
   f->inuse += f->size;
   f->sys += f->size;
   tc_mutex_unlock_nostop(&f->lock, t);
-  p = tc_persistent_alloc(f->size, 16);
+  p = tc_persistent_alloc(f->size, f->size % 64 == 0 ? 64 : 16);
   if (p == NULL) {
     t = tc_mutex_lock_nostop(&f->lock);
     f->inuse -= f->size;

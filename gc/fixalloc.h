@@ -27,6 +27,7 @@ typedef struct tc_fixalloc {
 } tc_fixalloc_t;
 
 #define TC_FIXALLOC_INIT(sz, nm) {TC_MUTEX_INIT, (((sz) + 15) & ~(size_t)15), NULL, 0, 0, nm}
+/* Objects whose size is a multiple of 64 are 64-byte aligned. */
 
 void *tc_fixalloc_alloc(tc_fixalloc_t *f); /* NULL only when the OS refuses memory */
 void tc_fixalloc_free(tc_fixalloc_t *f, void *p);

@@ -59,6 +59,22 @@ TC_INLINE void tc_gcwork_put(tc_gcwork_t *w, uintptr_t addr, uintptr_t len) {
   tc_gcwork_put_slow(w, addr, len);
 }
 
+/* Next entry from this marker's own buffers, never waiting. */
+TC_INLINE bool tc_gcwork_try_get_local(tc_gcwork_t *w, tc_workentry_t *out) {
+  if (TC_LIKELY(w->buf1->n > 0)) {
+    *out = w->buf1->e[--w->buf1->n];
+    return true;
+  }
+  if (w->buf2->n > 0) {
+    tc_workbuf_t *t = w->buf1;
+    w->buf1 = w->buf2;
+    w->buf2 = t;
+    *out = w->buf1->e[--w->buf1->n];
+    return true;
+  }
+  return false;
+}
+
 /* Next entry, waiting for other markers' work; false when marking is done. */
 TC_INLINE bool tc_gcwork_get(tc_gcwork_t *w, tc_workentry_t *out) {
   tc_workbuf_t *b = w->buf1;

@@ -37,6 +37,9 @@ enum { TC_SPAN_DEAD = 0, TC_SPAN_INUSE = 1 };
 
 struct tc_spanlist;
 
+/* Cache-line aligned, with the fast path's fields in the first line, so a
+ * thread allocating from its span never shares a line with a sweeper or
+ * marker writing another span's fields. */
 typedef struct tc_span {
   /* Allocation state: owner only (see header). */
   uint64_t alloc_cache;
@@ -60,7 +63,7 @@ typedef struct tc_span {
   /* List membership: protected by the owning mcentral's lock. */
   struct tc_span *next, *prev;
   struct tc_spanlist *list;
-} tc_span_t;
+} TC_ALIGNED(TC_CACHELINE) tc_span_t;
 
 /* The span an empty mcache slot points at: its alloc_cache is 0 and
  * free_index == nelems, so the fast path always misses. */
