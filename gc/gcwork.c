@@ -17,7 +17,7 @@ static struct {
   tc_workbuf_t *full;   /* protected by lock */
   tc_workbuf_t *empty;  /* protected by lock */
   int nproc;            /* protected by lock */
-  int nwait;            /* protected by lock; read racily as a hint */
+  int nwait;            /* written atomically under lock; read without it as a hint */
   bool done;            /* protected by lock */
 } work = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, NULL, 0, 0, false};
 
@@ -64,14 +64,14 @@ static tc_workbuf_t *get_full_wait(void) {
       return b;
     }
     if (work.done) break;
-    work.nwait++;
-    if (work.nwait == work.nproc) {
+    int nwait = __atomic_add_fetch(&work.nwait, 1, __ATOMIC_RELAXED);
+    if (nwait == work.nproc) {
       work.done = true;
       pthread_cond_broadcast(&work.cond);
       break;
     }
     pthread_cond_wait(&work.cond, &work.lock);
-    work.nwait--;
+    __atomic_sub_fetch(&work.nwait, 1, __ATOMIC_RELAXED);
   }
   pthread_mutex_unlock(&work.lock);
   return NULL;
@@ -80,7 +80,7 @@ static tc_workbuf_t *get_full_wait(void) {
 void tc_gcwork_begin_phase(int nproc) {
   pthread_mutex_lock(&work.lock);
   work.nproc = nproc;
-  work.nwait = 0;
+  __atomic_store_n(&work.nwait, 0, __ATOMIC_RELAXED);
   work.done = false;
   pthread_mutex_unlock(&work.lock);
 }

@@ -31,6 +31,20 @@ static bool parse_value(const char *kind, const char *s, long *out) {
   return parse_long(s, out);
 }
 
+/* Signals the collector cannot use to stop and restart threads. */
+static bool usable_signal(long sig) {
+  switch (sig) {
+    case SIGKILL: case SIGSTOP:                          /* cannot be caught */
+    case SIGSEGV: case SIGBUS: case SIGILL: case SIGFPE: /* synchronous faults */
+    case SIGINT: case SIGQUIT: case SIGTERM: case SIGABRT: /* left deliverable while parked */
+    case SIGCHLD: case SIGPIPE: case SIGALRM: case SIGTRAP:
+      return false;
+    default:
+      /* glibc reserves the signals between 31 and SIGRTMIN for itself. */
+      return sig < 32 || (sig >= SIGRTMIN && sig <= SIGRTMAX);
+  }
+}
+
 static void read_option(const char *env, const char *kind, int *field, int def,
                         long min, long max) {
   *field = def;
@@ -46,7 +60,12 @@ static void read_option(const char *env, const char *kind, int *field, int def,
     tc_warn("%s=%s is out of range [%ld, %ld]; using the default", env, s, min, max);
     return;
   }
+  if (strcmp(kind, "signal") == 0 && !usable_signal(v)) {
+    tc_warn("%s=%s is a signal the collector cannot use; using the default", env, s);
+    return;
+  }
   /* GCPERCENT: any negative value means off, like GOGC. */
+  if (strcmp(kind, "percent") == 0 && v < 0) v = -1;
   *field = (int)v;
 }
 

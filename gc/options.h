@@ -2,7 +2,10 @@
  * options.h - the environment variables tricolor reads, one table.
  *
  * Each row of TC_OPTIONS: (ENV NAME, field, kind, default, min, max, doc).
- * Kinds: percent (integer or "off" = -1), int, signal. Values are read once
+ * Kinds: percent (integer, "off" or any negative = -1), int, signal (a
+ * number a program may catch: not SIGKILL, SIGSTOP, a synchronous fault
+ * signal, one that must stay deliverable to a stopped thread, or one glibc
+ * reserves). Values are read once
  * by tc_options_init() at start; a malformed or out-of-range value prints one
  * line naming the variable and the value, and the default is used.
  * Default 0 for GCPROCS means "number of CPUs".
@@ -16,8 +19,8 @@
 #include "config.h"
 
 #define TC_OPTIONS(X)                                                         \
-  X(GCPERCENT, percent, percent, 100, -1, 1000000,                            \
-    "heap growth percent that triggers a cycle, like GOGC; off disables")     \
+  X(GCPERCENT, percent, percent, 100, -1000000, 1000000,                      \
+    "heap growth percent that triggers a cycle, like GOGC; off or negative disables") \
   X(GCPROCS, procs, int, 0, 1, TC_MAX_PROCS,                                  \
     "threads used for marking (default: number of CPUs)")                     \
   X(GCSIGSUSPEND, sig_suspend, signal, SIGPWR, 1, 64,                         \

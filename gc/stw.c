@@ -13,8 +13,11 @@
 #include "options.h"
 #include "thread.h"
 
-extern char __start_tc_fastpath[] __attribute__((visibility("hidden")));
-extern char __stop_tc_fastpath[] __attribute__((visibility("hidden")));
+/* Defined by the linker when alloc.o (the only user of the section) is
+ * linked; weak so a static program that never allocates still links, and
+ * then no thread can be in a fast path. */
+extern char __start_tc_fastpath[] __attribute__((weak, visibility("hidden")));
+extern char __stop_tc_fastpath[] __attribute__((weak, visibility("hidden")));
 
 static struct {
   sem_t ack;             /* one post per suspend signal handled */

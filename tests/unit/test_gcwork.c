@@ -1,0 +1,308 @@
+/*
+ * test_gcwork.c - gray work queues and mark termination (gc/gcwork.h),
+ * driven directly, without the collector (this program never allocates from
+ * the heap, so no cycle runs and the global queue is the test's alone).
+ *
+ * Checks: one marker gets back exactly the multiset it pushed, across many
+ * buffer overflows, then termination (get returns false); flush moves work
+ * to the global list where get (of the same or another tc_gcwork_t) finds
+ * it; and four threads processing a forest of implicit binary trees, sharing
+ * work through the global list and tc_gcwork_balance, each terminate and
+ * together process every node exactly once.
+ */
+#include <pthread.h>
+#include <sched.h>
+#include <unistd.h>
+
+#include <tricolor.h>
+
+#include "check.h"
+#include "gcwork.h"
+
+/* Link workaround, not part of the test: gcwork.o pulls in (via fixalloc.o
+ * and thread.o) stw.o, which refers to __start_tc_fastpath; the linker
+ * defines it only when alloc.o (the tc_fastpath section) is linked. Without
+ * a reference to gc_alloc, linking against libtricolor.a fails (reported as
+ * a library bug). gc_alloc is never called. */
+void *(*volatile tc_test_force_link_alloc)(size_t) = gc_alloc;
+
+/* ---- one marker ------------------------------------------------------- */
+
+TEST(single_marker_roundtrip) {
+  enum { N = 10000 }; /* about 40 buffers */
+  static unsigned char seen[N];
+  memset(seen, 0, sizeof seen);
+  tc_gcwork_begin_phase(1);
+  tc_gcwork_t w;
+  tc_gcwork_init(&w);
+  CHECK_OR_RETURN(w.buf1 != NULL && w.buf2 != NULL);
+  for (uintptr_t i = 0; i < N; i++) tc_gcwork_put(&w, 0x1000 + i * 16, i * 3 + 1);
+  tc_workentry_t e;
+  long got = 0, bad = 0, dup = 0;
+  while (tc_gcwork_get(&w, &e)) {
+    got++;
+    if (e.addr < 0x1000 || (e.addr - 0x1000) % 16 != 0 || (e.addr - 0x1000) / 16 >= N) {
+      bad++;
+      continue;
+    }
+    uintptr_t i = (e.addr - 0x1000) / 16;
+    if (e.len != i * 3 + 1) bad++;
+    if (seen[i]++) dup++;
+    if (got > 2 * N) break;
+  }
+  CHECK_EQ(got, N);
+  CHECK_EQ(bad, 0);
+  CHECK_EQ(dup, 0);
+  long missing = 0;
+  for (int i = 0; i < N; i++) missing += seen[i] == 0;
+  CHECK_EQ(missing, 0);
+  /* Termination is sticky for the phase. */
+  CHECK(!tc_gcwork_get(&w, &e));
+  CHECK(!tc_gcwork_get(&w, &e));
+  CHECK_EQ(w.buf1->n, 0);
+  CHECK_EQ(w.buf2->n, 0);
+  tc_gcwork_dispose(&w);
+}
+
+TEST(empty_phase_terminates_at_once) {
+  tc_gcwork_begin_phase(1);
+  tc_gcwork_t w;
+  tc_gcwork_init(&w);
+  tc_workentry_t e;
+  CHECK(!tc_gcwork_get(&w, &e));
+  tc_gcwork_dispose(&w);
+}
+
+TEST(interleaved_put_get_is_lifo_locally) {
+  /* Within one buffer, get returns the most recent put. */
+  tc_gcwork_begin_phase(1);
+  tc_gcwork_t w;
+  tc_gcwork_init(&w);
+  tc_workentry_t e;
+  tc_gcwork_put(&w, 1, 10);
+  tc_gcwork_put(&w, 2, 20);
+  CHECK(tc_gcwork_get(&w, &e));
+  CHECK_EQ(e.addr, 2);
+  CHECK_EQ(e.len, 20);
+  tc_gcwork_put(&w, 3, 30);
+  CHECK(tc_gcwork_get(&w, &e));
+  CHECK_EQ(e.addr, 3);
+  CHECK(tc_gcwork_get(&w, &e));
+  CHECK_EQ(e.addr, 1);
+  CHECK_EQ(e.len, 10);
+  CHECK(!tc_gcwork_get(&w, &e));
+  tc_gcwork_dispose(&w);
+}
+
+TEST(flush_then_get) {
+  enum { N = 600 }; /* fills buf1 and buf2 and part of a third */
+  static unsigned char seen[N];
+  tc_workentry_t e;
+
+  /* Flush, then the same marker gets everything back from the global list. */
+  memset(seen, 0, sizeof seen);
+  tc_gcwork_begin_phase(1);
+  tc_gcwork_t w;
+  tc_gcwork_init(&w);
+  for (uintptr_t i = 0; i < N; i++) tc_gcwork_put(&w, i, ~i);
+  tc_gcwork_flush(&w);
+  CHECK_EQ(w.buf1->n, 0);
+  CHECK_EQ(w.buf2->n, 0);
+  long got = 0, bad = 0;
+  while (tc_gcwork_get(&w, &e) && got <= N) {
+    got++;
+    if (e.addr >= N || e.len != ~e.addr || seen[e.addr]++) bad++;
+  }
+  CHECK_EQ(got, N);
+  CHECK_EQ(bad, 0);
+
+  /* A partial buffer flushed by one tc_gcwork_t is found by another. */
+  memset(seen, 0, sizeof seen);
+  tc_gcwork_begin_phase(1);
+  tc_gcwork_t w2;
+  tc_gcwork_init(&w2);
+  for (uintptr_t i = 0; i < 5; i++) tc_gcwork_put(&w, i, ~i);
+  tc_gcwork_flush(&w);
+  got = bad = 0;
+  while (tc_gcwork_get(&w2, &e) && got <= 5) {
+    got++;
+    if (e.addr >= 5 || e.len != ~e.addr || seen[e.addr]++) bad++;
+  }
+  CHECK_EQ(got, 5);
+  CHECK_EQ(bad, 0);
+  CHECK(!tc_gcwork_get(&w, &e));
+
+  /* Flushing empty buffers puts nothing on the list. */
+  tc_gcwork_begin_phase(1);
+  tc_gcwork_flush(&w);
+  CHECK(!tc_gcwork_get(&w2, &e));
+  tc_gcwork_dispose(&w);
+  tc_gcwork_dispose(&w2);
+}
+
+TEST(balance_shares_with_the_global_list) {
+  /* balance hands work to the global list; the marker still gets all of it
+   * back (from the list) before terminating. */
+  tc_gcwork_begin_phase(1);
+  tc_gcwork_t w;
+  tc_gcwork_init(&w);
+  for (uintptr_t i = 0; i < 100; i++) tc_gcwork_put(&w, i, i);
+  uint32_t before = w.buf1->n + w.buf2->n;
+  tc_gcwork_balance(&w);
+  uint32_t after = w.buf1->n + w.buf2->n;
+  CHECK_EQ(before, 100);
+  CHECK(after < before);
+  CHECK(after > 0);
+  static unsigned char seen[100];
+  memset(seen, 0, sizeof seen);
+  tc_workentry_t e;
+  long got = 0, bad = 0;
+  while (tc_gcwork_get(&w, &e) && got <= 100) {
+    got++;
+    if (e.addr >= 100 || e.len != e.addr || seen[e.addr]++) bad++;
+  }
+  CHECK_EQ(got, 100);
+  CHECK_EQ(bad, 0);
+  tc_gcwork_dispose(&w);
+}
+
+/* ---- four markers ------------------------------------------------------ */
+
+/* A forest: tree t (0 <= t < NTREES) has tree_size(t) nodes numbered
+ * 0 .. size-1 as a binary heap (node k has children 2k+1 and 2k+2 when they
+ * are < size). An entry is (addr = t, len = k). */
+enum { NTHREADS = 4, NTREES = 50000 };
+static uint32_t tree_size(uint32_t t) { return 1 + (t * 7u) % 61u; }
+static uint32_t tree_first[NTREES + 1]; /* prefix sums: global node numbers */
+static uint8_t *visits;                 /* per node, atomic */
+static long total_nodes;
+
+struct marker {
+  int id;
+  long processed;
+  long balances;
+  bool finished;
+  bool leftover; /* buffers not empty after termination */
+  long seen_at_end; /* nodes processed by all markers when get returned false */
+};
+
+static long processed_all; /* atomic */
+
+static void *marker_main(void *arg) {
+  struct marker *m = arg;
+  tc_gcwork_t w;
+  tc_gcwork_init(&w);
+  if (m->id == 0)
+    for (uint32_t t = 0; t < NTREES; t++) tc_gcwork_put(&w, t, 0);
+  tc_workentry_t e;
+  while (tc_gcwork_get(&w, &e)) {
+    uint32_t t = (uint32_t)e.addr, k = (uint32_t)e.len, size = tree_size(t);
+    if (t < NTREES && k < size)
+      __atomic_fetch_add(&visits[tree_first[t] + k], 1, __ATOMIC_RELAXED);
+    else
+      __atomic_fetch_add(&visits[total_nodes], 1, __ATOMIC_RELAXED); /* garbage */
+    m->processed++;
+    __atomic_fetch_add(&processed_all, 1, __ATOMIC_RELAXED);
+    if (2 * k + 1 < size) tc_gcwork_put(&w, t, 2 * k + 1);
+    if (2 * k + 2 < size) tc_gcwork_put(&w, t, 2 * k + 2);
+    /* A little work per node so the markers overlap. */
+    if ((m->processed & 1023) == 0) sched_yield();
+    if (tc_gcwork_others_waiting()) {
+      tc_gcwork_balance(&w);
+      m->balances++;
+    }
+  }
+  /* false means marking is over for everyone: no node is still to come. */
+  m->seen_at_end = __atomic_load_n(&processed_all, __ATOMIC_RELAXED);
+  m->finished = true;
+  m->leftover = w.buf1->n != 0 || w.buf2->n != 0;
+  if (!m->leftover) tc_gcwork_dispose(&w);
+  return NULL;
+}
+
+static long rounds_shared; /* rounds in which more than one marker worked */
+
+static void run_markers(int round) {
+  memset(visits, 0, (size_t)total_nodes + 1);
+  processed_all = 0;
+  tc_gcwork_begin_phase(NTHREADS);
+  pthread_t th[NTHREADS];
+  struct marker m[NTHREADS];
+  for (int i = 0; i < NTHREADS; i++) {
+    m[i] = (struct marker){.id = i};
+    int err = pthread_create(&th[i], NULL, marker_main, &m[i]);
+    if (err != 0) {
+      fprintf(stderr, "pthread_create: error %d\n", err);
+      abort(); /* markers already started would wait forever */
+    }
+  }
+  for (int i = 0; i < NTHREADS; i++) pthread_join(th[i], NULL);
+  long processed = 0, balances = 0, workers = 0;
+  for (int i = 0; i < NTHREADS; i++) {
+    CHECK(m[i].finished);
+    CHECK(!m[i].leftover);
+    CHECK_EQ(m[i].seen_at_end, total_nodes);
+    processed += m[i].processed;
+    balances += m[i].balances;
+    workers += m[i].processed > 0;
+  }
+  long lost = 0, duplicated = 0;
+  for (long j = 0; j < total_nodes; j++) {
+    if (visits[j] == 0) lost++;
+    if (visits[j] > 1) duplicated++;
+  }
+  if (round == 0)
+    fprintf(stderr, "  %ld nodes; per marker %ld %ld %ld %ld; %ld balance calls\n", total_nodes,
+            m[0].processed, m[1].processed, m[2].processed, m[3].processed, balances);
+  CHECK_EQ(processed, total_nodes);
+  CHECK_EQ(lost, 0);
+  CHECK_EQ(duplicated, 0);
+  CHECK_EQ(visits[total_nodes], 0);
+  rounds_shared += workers >= 2;
+}
+
+TEST(four_markers_process_a_forest_exactly_once) {
+  alarm(60); /* a termination bug would hang; die instead of waiting for ctest */
+  total_nodes = 0;
+  for (uint32_t t = 0; t < NTREES; t++) {
+    tree_first[t] = (uint32_t)total_nodes;
+    total_nodes += tree_size(t);
+  }
+  tree_first[NTREES] = (uint32_t)total_nodes;
+  visits = calloc((size_t)total_nodes + 1, 1);
+  CHECK_OR_RETURN(visits != NULL);
+  rounds_shared = 0;
+  for (int round = 0; round < 10; round++) run_markers(round);
+  /* Work left the seeding thread (its full buffers go to the global list). */
+  CHECK(rounds_shared > 0);
+  free(visits);
+  alarm(0);
+}
+
+TEST(four_markers_nothing_to_do) {
+  /* Every marker finds nothing: all four must still terminate. */
+  alarm(60);
+  total_nodes = 0;
+  tc_gcwork_begin_phase(NTHREADS);
+  pthread_t th[NTHREADS];
+  struct marker m[NTHREADS];
+  visits = calloc(1, 1);
+  for (int i = 0; i < NTHREADS; i++) {
+    m[i] = (struct marker){.id = i + 1}; /* nobody seeds */
+    int err = pthread_create(&th[i], NULL, marker_main, &m[i]);
+    if (err != 0) {
+      fprintf(stderr, "pthread_create: error %d\n", err);
+      abort(); /* markers already started would wait forever */
+    }
+  }
+  for (int i = 0; i < NTHREADS; i++) {
+    pthread_join(th[i], NULL);
+    CHECK(m[i].finished);
+    CHECK(!m[i].leftover);
+    CHECK_EQ(m[i].processed, 0);
+  }
+  free(visits);
+  alarm(0);
+}
+
+CHECK_MAIN()
