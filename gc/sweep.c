@@ -110,16 +110,19 @@ static uintptr_t sweep_one_locked_out(uint32_t sg) {
 }
 
 uintptr_t tc_sweep_one(void) {
-  uint32_t sg = tc_mheap_sweepgen();
-  if (tc_atomic_load_acquire(&sw.drained_gen) == sg) return 0;
   /* A mutator sweeps inside a no-stop region: it takes mcentral and heap
    * locks and owns a half-swept span, neither of which may be frozen by a
-   * stop (thread.h). */
+   * stop (thread.h). The sweep generation is read inside the region: no
+   * cycle can end while we are in it, so it stays current. */
   tc_thread_t *t = tc_thread_tls;
   if (t) tc_thread_nostop_enter(t);
-  tc_sweep_begin();
-  uintptr_t n = sweep_one_locked_out(sg);
-  tc_sweep_end();
+  uint32_t sg = tc_mheap_sweepgen();
+  uintptr_t n = 0;
+  if (tc_atomic_load_acquire(&sw.drained_gen) != sg) {
+    tc_sweep_begin();
+    n = sweep_one_locked_out(sg);
+    tc_sweep_end();
+  }
   if (t) tc_thread_nostop_exit(t);
   return n;
 }
