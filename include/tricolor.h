@@ -49,7 +49,10 @@ extern "C" {
 /* ---- Allocation ------------------------------------------------------- */
 
 /* A zeroed object of at least n bytes whose contents are scanned for
- * pointers. NULL with errno = ENOMEM when n is impossible or memory is out. */
+ * pointers. NULL with errno = ENOMEM when n is impossible or memory is out.
+ * Alignment follows Go's size classes: 16 bytes, except 8 for requests of
+ * at most 8 bytes and of 17 to 24 bytes (the 8- and 24-byte classes), which
+ * cannot hold a type that needs 16. */
 GC_API void *gc_alloc(size_t n) GC_MALLOC_ATTR GC_ALLOC_SIZE(1);
 
 /* An object of at least n bytes that is never scanned (strings, numbers,

@@ -61,8 +61,13 @@ static long check_assertions;
  * meaningless). */
 #define CHECK_OR_RETURN(cond)                                               \
   do {                                                                      \
-    CHECK(cond);                                                            \
-    if (!(cond)) return;                                                    \
+    int check_ok_ = !!(cond); /* evaluated once */                          \
+    check_assertions++;                                                     \
+    if (!check_ok_) {                                                       \
+      fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
+      check_failed_now = 1;                                                 \
+      return;                                                               \
+    }                                                                       \
   } while (0)
 
 static inline int check_run_all(int argc, char **argv) {
