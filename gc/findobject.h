@@ -18,10 +18,12 @@ typedef struct tc_object {
   uint32_t index;
 } tc_object_t;
 
+/* The span map holds only in-use spans (set after a span becomes in use,
+ * cleared before it dies), and an entry always covers its page, so a hit
+ * needs no bounds check; the state check guards lookups racing a free. */
 TC_INLINE bool tc_findobject(uintptr_t addr, tc_object_t *out) {
   tc_span_t *s = tc_span_lookup(addr);
   if (s == NULL || tc_atomic_load_relaxed(&s->state) != TC_SPAN_INUSE) return false;
-  if (addr < s->base || addr - s->base >= (s->npages << TC_PAGE_SHIFT)) return false;
   uint32_t idx = tc_span_object_index(s, addr);
   if (idx >= s->nelems || !tc_span_is_allocated(s, idx)) return false;
   out->span = s;

@@ -41,6 +41,7 @@ struct tc_spanlist;
  * thread allocating from its span never shares a line with a sweeper or
  * marker writing another span's fields. */
 typedef struct tc_span {
+  /* ---- first cache line: everything the fast path and the marker read ---- */
   /* Allocation state: owner only (see header). */
   uint64_t alloc_cache;
   uint32_t free_index;
@@ -48,18 +49,20 @@ typedef struct tc_span {
   /* Shape: written when the span is created, read by anyone. */
   uintptr_t base;
   uintptr_t elemsize;        /* slot size; npages * page for large spans */
+  uint64_t *alloc_bits, *mark_bits; /* nwords each, followed by freed_bits */
   uint32_t nelems;
   uint32_t divmagic;         /* (off * divmagic) >> 32 == off / elemsize */
-  uintptr_t npages;
   tc_spanclass_t spanclass;
   uint8_t state;             /* TC_SPAN_*; atomic */
   uint8_t needzero;          /* slots may hold old data: zero before reuse */
   uint8_t large;
-  uint32_t sweepgen;         /* atomic; see header */
   uint32_t nfreed;           /* atomic; slots with freed bits set */
+  /* ---- second cache line ---- */
+  uint64_t *freed_bits;
+  uintptr_t npages;
+  uint32_t sweepgen;         /* atomic; see header */
   uint32_t alloc_count_cached; /* alloc_count when cached (stats delta) */
   uint32_t nwords;           /* 64-bit words per bitmap */
-  uint64_t *alloc_bits, *mark_bits, *freed_bits; /* nwords each, one block */
   /* List membership: protected by the owning mcentral's lock. */
   struct tc_span *next, *prev;
   struct tc_spanlist *list;
@@ -123,5 +126,8 @@ TC_INLINE bool tc_span_is_freed(const tc_span_t *s, uint32_t idx) {
 TC_INLINE uint32_t tc_span_nfree(const tc_span_t *s) {
   return s->nelems - s->alloc_count;
 }
+
+_Static_assert(offsetof(tc_span_t, nfreed) + sizeof(uint32_t) <= TC_CACHELINE,
+               "fast-path and mark fields must share the first cache line");
 
 #endif
