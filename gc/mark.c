@@ -5,7 +5,11 @@
 
 #include <pthread.h>
 #include <semaphore.h>
+#include <fcntl.h>
 #include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 #include "arena.h"
 #include "error.h"
@@ -144,16 +148,65 @@ static void put_root(uintptr_t lo, uintptr_t hi, void *ctx) {
   if (lo < hi) tc_gcwork_put(w, lo, hi - lo);
 }
 
+/* Lowest mapped address of the main thread's stack: the start of the
+ * [stack] mapping, read with plain system calls (no stdio, no malloc: the
+ * world is stopped). 0 if it cannot be found. */
+static uintptr_t main_stack_mapped_lo(void) {
+  int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  char buf[4096];
+  size_t have = 0;
+  uintptr_t result = 0;
+  for (;;) {
+    ssize_t n = read(fd, buf + have, sizeof buf - 1 - have);
+    if (n <= 0) break;
+    have += (size_t)n;
+    buf[have] = 0;
+    char *line = buf, *nl;
+    while ((nl = strchr(line, '\n')) != NULL) {
+      *nl = 0;
+      if (strstr(line, "[stack]")) result = (uintptr_t)strtoull(line, NULL, 16);
+      line = nl + 1;
+    }
+    have = (size_t)(buf + have - line);
+    memmove(buf, line, have);
+    if (have == sizeof buf - 1) have = 0; /* an absurdly long line */
+  }
+  close(fd);
+  return result;
+}
+
+/* The normal stack of a thread stopped on an alternate signal stack: its
+ * interrupted stack pointer is in a signal frame we cannot locate, so the
+ * whole mapped stack is scanned (conservatively more, never less). */
+static void put_whole_stack(tc_gcwork_t *w, const tc_thread_t *t) {
+  uintptr_t lo = t->stack_lo;
+  if (t->tid == getpid()) {
+    /* The main thread's reported stack is its rlimit; only part is mapped. */
+    uintptr_t mapped = main_stack_mapped_lo();
+    if (mapped == 0 || mapped >= t->stack_hi)
+      tc_throw("cannot find the main thread's stack mapping");
+    if (mapped > lo) lo = mapped;
+  }
+  put_root(lo, t->stack_hi, w);
+}
+
 static uint64_t queue_stacks(tc_gcwork_t *w, tc_thread_t *self, uintptr_t self_sp) {
   uint64_t bytes = 0;
   for (tc_thread_t *t = tc_threads.list; t; t = t->next) {
     uintptr_t sp = t == self ? self_sp : t->stop_sp;
-    if (sp < t->stack_lo || sp > t->stack_hi)
+    if (sp >= t->stack_lo && sp <= t->stack_hi) {
+      put_root(sp, t->stack_hi, w);
+      bytes += t->stack_hi - sp;
+    } else if (t != self && t->alt_hi != 0 && sp >= t->alt_lo && sp <= t->alt_hi) {
+      put_root(sp, t->alt_hi, w);
+      put_whole_stack(w, t);
+      bytes += t->alt_hi - sp + t->stack_hi - t->stack_lo;
+    } else {
       tc_throw("thread %d stack pointer 0x%lx outside its stack [0x%lx, 0x%lx)",
                (int)t->tid, (unsigned long)sp, (unsigned long)t->stack_lo,
                (unsigned long)t->stack_hi);
-    put_root(sp, t->stack_hi, w);
-    bytes += t->stack_hi - sp;
+    }
     tc_roots_for_each_tls(t, put_root, w);
   }
   return bytes;

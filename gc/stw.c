@@ -32,6 +32,16 @@ static void park(tc_thread_t *t, uint32_t epoch) {
   __builtin_unwind_init();
   volatile uintptr_t marker = 0;
   t->stop_sp = (uintptr_t)&marker;
+  /* Stopped while running a handler on an alternate signal stack: the
+   * collector must scan that stack too (sigaltstack is a plain
+   * system call, safe here). */
+  stack_t ss;
+  if (sigaltstack(NULL, &ss) == 0 && (ss.ss_flags & SS_ONSTACK)) {
+    t->alt_lo = (uintptr_t)ss.ss_sp;
+    t->alt_hi = (uintptr_t)ss.ss_sp + ss.ss_size;
+  } else {
+    t->alt_lo = t->alt_hi = 0;
+  }
   tc_atomic_store_release(&t->stop_state, TC_STOP_PARKED);
   sem_post(&stw.ack);
   while (tc_atomic_load_acquire(&stw.epoch) == epoch) sigsuspend(&stw.park_mask);

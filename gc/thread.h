@@ -40,6 +40,7 @@ typedef struct tc_thread {
   tc_mcache_t *mcache;         /* owner only, or world stopped */
   /* Stop-the-world handshake (stw.c). */
   volatile uintptr_t stop_sp;  /* lowest live stack address while parked */
+  uintptr_t alt_lo, alt_hi;    /* sigaltstack in use while parked, or 0, 0 */
   int stop_state;              /* TC_STOP_*; atomic */
   volatile int nostop;         /* no-stop nesting depth; own thread + its handler */
   volatile int stop_deferred;  /* a stop arrived inside a no-stop region */
