@@ -20,6 +20,7 @@
 
 #include <tricolor.h>
 
+#include "api_util.h"
 #include "check.h"
 
 #define KiB ((size_t)1 << 10)
@@ -91,28 +92,6 @@ static int all_zero(const void *p, size_t n) {
   for (; i < n; i++)
     if (c[i]) return 0;
   return 1;
-}
-
-/* Overwrite dead stack so stale copies of dropped pointers do not keep
- * objects alive (only matters for tests that expect reclamation). */
-__attribute__((noinline)) static void clear_stack(void) {
-  volatile char buf[16384];
-  memset((char *)buf, 0, sizeof buf);
-  __asm__ volatile("" ::"r"(buf) : "memory");
-}
-
-/* Allocate garbage of assorted small sizes so freed slots are reused. */
-__attribute__((noinline)) static void churn(size_t total, size_t maxsz, unsigned seed) {
-  size_t done = 0;
-  unsigned x = seed * 2654435761u + 1;
-  while (done < total) {
-    x = x * 1103515245u + 12345u;
-    size_t n = 1 + (x >> 8) % maxsz;
-    unsigned char *p = gc_alloc(n);
-    if (!p) return;
-    memset(p, 0x5a, n);
-    done += n;
-  }
 }
 
 /* Sizes around every class boundary, plus large ones. */

@@ -26,6 +26,7 @@
 
 #include <tricolor.h>
 
+#include "api_util.h"
 #include "check.h"
 
 #define KiB ((size_t)1 << 10)
@@ -37,14 +38,6 @@ struct node {
   uint64_t check;
   unsigned char payload[24];
 };
-
-static uint64_t mix(uint64_t x) {
-  x ^= x >> 33;
-  x *= 0xff51afd7ed558ccdull;
-  x ^= x >> 33;
-  x *= 0xc4ceb9fe1a85ec53ull;
-  return x ^ (x >> 33);
-}
 
 static struct node *build_list(uint64_t base, int len) {
   struct node *head = NULL;
@@ -71,36 +64,6 @@ static int list_ok(const struct node *head, uint64_t base, int len) {
       if (n->payload[k] != (unsigned char)(mix(v) >> (k % 8 * 8))) return 0;
   }
   return i == 0;
-}
-
-__attribute__((noinline)) static void churn(size_t total, size_t maxsz, unsigned seed) {
-  size_t done = 0;
-  unsigned x = seed * 2654435761u + 1;
-  while (done < total) {
-    x = x * 1103515245u + 12345u;
-    size_t n = 1 + (x >> 8) % maxsz;
-    unsigned char *p = gc_alloc(n);
-    if (!p) return;
-    memset(p, 0x5a, n);
-    done += n;
-  }
-}
-
-/* waitpid with a deadline; kills the child when it is exceeded. Returns 0
- * when the child ended in time. */
-static int wait_child(pid_t pid, int *status, int timeout_ms) {
-  for (int waited = 0;; waited += 5) {
-    pid_t r = waitpid(pid, status, WNOHANG);
-    if (r == pid) return 0;
-    if (r < 0 && errno != EINTR) return -1;
-    if (waited >= timeout_ms) {
-      fprintf(stderr, "  child %d did not finish in %d ms: killing it\n", (int)pid, timeout_ms);
-      kill(pid, SIGKILL);
-      waitpid(pid, status, 0);
-      return -1;
-    }
-    usleep(5000);
-  }
 }
 
 static int child_ok(pid_t pid, const char *what) {

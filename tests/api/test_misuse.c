@@ -26,6 +26,7 @@
 
 #include <tricolor.h>
 
+#include "api_util.h"
 #include "check.h"
 
 extern char **environ;
@@ -60,21 +61,6 @@ static char *read_all(int fd, int timeout_ms) {
   }
   buf[len] = 0;
   return buf;
-}
-
-/* waitpid with a deadline; kills the child when it is exceeded. */
-static int wait_child(pid_t pid, int *status, int timeout_ms) {
-  for (int waited = 0;; waited += 5) {
-    pid_t r = waitpid(pid, status, WNOHANG);
-    if (r == pid) return 0;
-    if (r < 0 && errno != EINTR) return -1;
-    if (waited >= timeout_ms) {
-      kill(pid, SIGKILL);
-      waitpid(pid, status, 0);
-      return -1;
-    }
-    usleep(5000);
-  }
 }
 
 static int count_lines(const char *s) {

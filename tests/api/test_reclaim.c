@@ -22,6 +22,7 @@
 
 #include <tricolor.h>
 
+#include "api_util.h"
 #include "check.h"
 
 #define KiB ((size_t)1 << 10)
@@ -40,26 +41,6 @@ static int verify(const void *p, size_t n, unsigned seed) {
   for (size_t i = 0; i < n; i++)
     if (c[i] != pat(p, i, seed)) return 0;
   return 1;
-}
-
-__attribute__((noinline)) static void clear_stack(void) {
-  volatile char buf[16384];
-  memset((char *)buf, 0, sizeof buf);
-  __asm__ volatile("" ::"r"(buf) : "memory");
-}
-
-/* Garbage of assorted small sizes (each object overwritten). */
-__attribute__((noinline)) static void churn(size_t total, size_t maxsz, unsigned seed) {
-  size_t done = 0;
-  unsigned x = seed * 2654435761u + 1;
-  while (done < total) {
-    x = x * 1103515245u + 12345u;
-    size_t n = 1 + (x >> 8) % maxsz;
-    unsigned char *p = gc_alloc(n);
-    if (!p) return;
-    memset(p, 0x5a, n);
-    done += n;
-  }
 }
 
 static gc_memstats stats(void) {

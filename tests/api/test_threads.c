@@ -25,6 +25,7 @@
 
 #include <tricolor.h>
 
+#include "api_util.h"
 #include "check.h"
 
 #define KiB ((size_t)1 << 10)
@@ -40,14 +41,6 @@ struct node {
   uint64_t check;
   unsigned char payload[];
 };
-
-static uint64_t mix(uint64_t x) {
-  x ^= x >> 33;
-  x *= 0xff51afd7ed558ccdull;
-  x ^= x >> 33;
-  x *= 0xc4ceb9fe1a85ec53ull;
-  return x ^ (x >> 33);
-}
 
 static size_t payload_len(uint64_t value) {
   uint64_t h = mix(value);
@@ -96,19 +89,6 @@ static int list_ok(const struct node *head, uint64_t base, int len) {
     if (!node_ok(n, base + (uint64_t)i)) return 0;
   }
   return i == 0;
-}
-
-__attribute__((noinline)) static void churn(size_t total, size_t maxsz, unsigned seed) {
-  size_t done = 0;
-  unsigned x = seed * 2654435761u + 1;
-  while (done < total) {
-    x = x * 1103515245u + 12345u;
-    size_t n = 1 + (x >> 8) % maxsz;
-    unsigned char *p = gc_alloc(n);
-    if (!p) return;
-    memset(p, 0x5a, n);
-    done += n;
-  }
 }
 
 /* ---- eight threads ----------------------------------------------------------- */

@@ -1,0 +1,72 @@
+/*
+ * api_util.h - helpers shared by the API tests: a 64-bit mix for checksums,
+ * garbage churn (so prematurely freed slots are reused and overwritten),
+ * stack scrubbing (so stale copies of dropped pointers do not keep objects
+ * alive in tests that expect reclamation) and a waitpid with a deadline.
+ */
+#ifndef TC_API_UTIL_H
+#define TC_API_UTIL_H
+
+#include <errno.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <tricolor.h>
+
+#define API_UNUSED __attribute__((unused))
+
+/* murmur3's 64-bit finalizer: a bijective mix. */
+static API_UNUSED uint64_t mix(uint64_t x) {
+  x ^= x >> 33;
+  x *= 0xff51afd7ed558ccdull;
+  x ^= x >> 33;
+  x *= 0xc4ceb9fe1a85ec53ull;
+  return x ^ (x >> 33);
+}
+
+/* Overwrite dead stack so stale copies of dropped pointers do not keep
+ * objects alive (only matters for tests that expect reclamation). */
+__attribute__((noinline)) static API_UNUSED void clear_stack(void) {
+  volatile char buf[16384];
+  memset((char *)buf, 0, sizeof buf);
+  __asm__ volatile("" ::"r"(buf) : "memory");
+}
+
+/* Garbage of assorted sizes up to maxsz, total bytes, each object
+ * overwritten, so freed slots are reused. */
+__attribute__((noinline)) static API_UNUSED void churn(size_t total, size_t maxsz,
+                                                       unsigned seed) {
+  size_t done = 0;
+  unsigned x = seed * 2654435761u + 1;
+  while (done < total) {
+    x = x * 1103515245u + 12345u;
+    size_t n = 1 + (x >> 8) % maxsz;
+    unsigned char *p = gc_alloc(n);
+    if (!p) return;
+    memset(p, 0x5a, n);
+    done += n;
+  }
+}
+
+/* waitpid with a deadline; kills the child when it is exceeded. Returns 0
+ * when the child ended in time. */
+static API_UNUSED int wait_child(pid_t pid, int *status, int timeout_ms) {
+  for (int waited = 0;; waited += 5) {
+    pid_t r = waitpid(pid, status, WNOHANG);
+    if (r == pid) return 0;
+    if (r < 0 && errno != EINTR) return -1;
+    if (waited >= timeout_ms) {
+      fprintf(stderr, "  child %d did not finish in %d ms: killing it\n", (int)pid, timeout_ms);
+      kill(pid, SIGKILL);
+      waitpid(pid, status, 0);
+      return -1;
+    }
+    usleep(5000);
+  }
+}
+
+#endif
