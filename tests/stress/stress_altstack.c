@@ -18,7 +18,10 @@
 #define CYCLES 25
 
 static atomic_int in_handler, release_handler, handler_bad;
-static atomic_uintptr_t hidden_tree;  /* pointer ^ mask: not a reference */
+/* The tree is handed to the handler through this visible global, cleared
+ * once the handler's local holds it (until then it must stay reachable:
+ * automatic cycles run at any time). */
+static struct st_node *volatile handoff;
 static uint64_t tree_sum_alt;
 
 static ST_NOINLINE long check_tree(struct st_node *t, uint64_t sum, const char *what) {
@@ -28,9 +31,7 @@ static ST_NOINLINE long check_tree(struct st_node *t, uint64_t sum, const char *
 /* Runs on the alternate stack. The tree's only reference is `tree`, a local
  * of this frame (volatile: it lives in memory on the alternate stack). */
 static void handler(int sig) {
-  struct st_node *volatile tree =
-      (struct st_node *)st_hide((void *)atomic_load(&hidden_tree));
-  atomic_store(&hidden_tree, 0);
+  struct st_node *volatile tree = handoff;
   atomic_store(&in_handler, 1);
   while (!atomic_load(&release_handler)) usleep(200);
   if (check_tree(tree, tree_sum_alt, "alt-stack tree")) atomic_store(&handler_bad, 1);
@@ -38,10 +39,10 @@ static void handler(int sig) {
 }
 
 
-static ST_NOINLINE void build_hidden_tree(uint64_t seed) {
+static ST_NOINLINE void build_handoff_tree(uint64_t seed) {
   struct st_node *t = st_tree_build(seed, NODES);
   tree_sum_alt = t->sum;
-  atomic_store(&hidden_tree, st_hide(t));
+  handoff = t;
 }
 
 /* Everything a thread does: set up its own alternate stack, build a tree
@@ -96,13 +97,14 @@ static void reset(void) {
 
 TEST(worker_stopped_on_alternate_stack) {
   reset();
-  build_hidden_tree(1);
+  build_handoff_tree(1);
   struct job j = {0};
   pthread_t t;
   CHECK_OR_RETURN(gc_pthread_create(&t, NULL, worker, &j) == 0);
   while (!atomic_load(&j.ready)) usleep(100);
   pthread_kill(t, SIGUSR2);
   while (!atomic_load(&in_handler)) usleep(100);
+  handoff = NULL; /* from now on only the handler's frame holds the tree */
   st_scrub_stack();
   collect_with_garbage();
   /* The handler's tree must still be intact; then let everything finish. */
@@ -118,6 +120,7 @@ static void *main_collector(void *arg) {
   pthread_t main_thread = *(pthread_t *)arg;
   pthread_kill(main_thread, SIGUSR2);
   while (!atomic_load(&in_handler)) usleep(100);
+  handoff = NULL;
   collect_with_garbage();
   atomic_store(&release_handler, 1);
   return NULL;
@@ -136,7 +139,7 @@ static ST_NOINLINE long main_body(uint64_t seed) {
 
 TEST(main_thread_stopped_on_alternate_stack) {
   reset();
-  build_hidden_tree(2);
+  build_handoff_tree(2);
   stack_t ss = {.ss_sp = malloc(256 * 1024), .ss_size = 256 * 1024, .ss_flags = 0};
   CHECK_OR_RETURN(ss.ss_sp != NULL);
   CHECK_OR_RETURN(sigaltstack(&ss, NULL) == 0);
