@@ -2,8 +2,9 @@
 # packages the build needs (when run as root), configure, build and run.
 BUILD ?= build
 JOBS ?= $(shell nproc)
+# golang-go: tests/test_pprof.sh reads the heap profiles with `go tool pprof`.
 DEB_PACKAGES = cmake gcc make pkg-config libatomic-ops-dev libunwind-dev \
-               zlib1g-dev libgc-dev libmimalloc-dev
+               zlib1g-dev libgc-dev libmimalloc-dev golang-go
 
 .PHONY: all deps configure build demo test bench clean
 

@@ -9,6 +9,15 @@
  * reached the goal. Large objects (> 32 KiB) get a span each from the page
  * heap, after sweeping as many pages as they need.
  *
+ * Heap profiling costs the fast path one subtract and compare: the thread's
+ * mcache->next_sample counts down by the slot size, and when it goes
+ * negative the out-of-line tc_sample_alloc records the sample
+ * (profile/sample.c). The slow paths do the same check inside their no-stop
+ * regions. Every function of this file that can be on the stack when a
+ * sample is taken is in the tc_fastpath or tc_sampling section
+ * (TC_SAMPLING_FRAME), whose frames the stack capture leaves out, so a
+ * recorded stack starts in user code.
+ *
  * Misuse (gc_free/gc_realloc of anything but the start of a live object)
  * is reported with the call and the pointer, then aborts.
  * Go: runtime/malloc.go (mallocgc, largeAlloc).
@@ -25,6 +34,7 @@
 #include "mcache.h"
 #include "mcentral.h"
 #include "mheap.h"
+#include "sample.h"
 #include "stats.h"
 #include "stw.h"
 #include "sweep.h"
@@ -60,21 +70,26 @@ static uintptr_t refill_and_alloc(tc_thread_t *t, tc_spanclass_t sc) {
   return s->base + (uintptr_t)idx * s->elemsize;
 }
 
-static TC_NOINLINE void *alloc_small_slow(tc_spanclass_t sc) {
+static TC_NOINLINE TC_SAMPLING_FRAME void *alloc_small_slow(tc_spanclass_t sc) {
   tc_thread_t *t = tc_thread_current();
   if (t == NULL) return fail_enomem();
   tc_thread_nostop_enter(t);
   uintptr_t p = refill_and_alloc(t, sc);
-  bool needzero = p && t->mcache->alloc[sc]->needzero;
+  tc_span_t *s = t->mcache->alloc[sc];
+  bool needzero = p && s->needzero;
+  /* The profiler's countdown is updated inside the region: with the world
+   * stopped, gc_set_profile_rate rewrites it. */
+  bool sample = p && (t->mcache->next_sample -= (int64_t)s->elemsize) < 0;
   tc_thread_nostop_exit(t);
   if (p == 0) return fail_enomem();
   if (needzero && !tc_spanclass_noscan(sc))
     memset((void *)p, 0, tc_class_to_size[tc_spanclass_sizeclass(sc)]);
+  if (TC_UNLIKELY(sample)) tc_sample_alloc(t->mcache, s, p);
   if (tc_gc_should_trigger()) tc_gc_run(false);
   return (void *)p;
 }
 
-static TC_NOINLINE void *alloc_large(size_t size, bool noscan) {
+static TC_NOINLINE TC_SAMPLING_FRAME void *alloc_large(size_t size, bool noscan) {
   if (size > MAX_ALLOC) return fail_enomem();
   tc_thread_t *t = tc_thread_current();
   if (t == NULL) return fail_enomem();
@@ -85,7 +100,7 @@ static TC_NOINLINE void *alloc_large(size_t size, bool noscan) {
   tc_thread_nostop_enter(t);
   tc_span_t *s = tc_mheap_alloc_span(npages, sc);
   uintptr_t p = 0;
-  bool needzero = false;
+  bool needzero = false, sample = false;
   if (s != NULL) {
     s->free_index = 1;
     s->alloc_count = 1;
@@ -99,11 +114,14 @@ static TC_NOINLINE void *alloc_large(size_t size, bool noscan) {
     tc_mcentral_put_swept(&tc_mcentral[sc], s);
     tc_gc_heap_live_add((int64_t)s->elemsize);
     tc_stats_count_large_alloc(s->elemsize);
+    sample = (t->mcache->next_sample -= (int64_t)s->elemsize) < 0;
   }
   uintptr_t bytes = npages << TC_PAGE_SHIFT;
   tc_thread_nostop_exit(t);
   if (p == 0) return fail_enomem();
   if (needzero) memset((void *)p, 0, bytes);
+  /* s stays valid: the object it holds is live (p is in this frame). */
+  if (TC_UNLIKELY(sample)) tc_sample_alloc(t->mcache, s, p);
   if (tc_gc_should_trigger()) tc_gc_run(false);
   return (void *)p;
 }
@@ -125,14 +143,30 @@ TC_INLINE void zero_slot(uintptr_t p, uintptr_t size) {
   for (; p < end; p += 16) *(u64x2 *)p = (u64x2){0, 0};
 }
 
-/* The inline fast path. Callers live in the tc_fastpath section. */
+/* A small allocation whose countdown ran out: zeroed here, then sampled.
+ * Out of the tc_fastpath section, so a stop may land here; p is in this
+ * frame, so the object is live (at worst its old contents are scanned once
+ * more before the zeroing: conservative retention, never a wrong free). */
+static TC_NOINLINE TC_COLD TC_SAMPLING_FRAME void *alloc_sampled(tc_mcache_t *c, tc_span_t *s,
+                                                                 uintptr_t p, bool noscan) {
+  if (!noscan && s->needzero) memset((void *)p, 0, s->elemsize);
+  return tc_sample_alloc(c, s, p);
+}
+
+/* The inline fast path. Callers live in the tc_fastpath section. The
+ * profiler's subtract and compare comes before the zeroing, so nothing but
+ * p lives across zero_slot's memset call. */
 TC_INLINE void *alloc_inline(size_t size, bool noscan) {
   if (TC_UNLIKELY(size > TC_MAX_SMALL_SIZE)) return alloc_large(size, noscan);
   tc_spanclass_t sc = tc_spanclass_make(tc_size_to_class(size), noscan);
-  tc_span_t *s = tc_mcache_tls->alloc[sc];
+  tc_mcache_t *c = tc_mcache_tls;
+  tc_span_t *s = c->alloc[sc];
   uintptr_t p = tc_span_alloc_fast(s);
   if (TC_UNLIKELY(p == 0)) return alloc_small_slow(sc);
-  if (!noscan && s->needzero) zero_slot(p, s->elemsize);
+  uintptr_t slot = s->elemsize; /* read once: the store below may alias it */
+  if (TC_UNLIKELY((c->next_sample -= (int64_t)slot) < 0))
+    return alloc_sampled(c, s, p, noscan);
+  if (!noscan && s->needzero) zero_slot(p, slot);
   return (void *)p;
 }
 
@@ -193,6 +227,7 @@ static void free_large(tc_span_t *s, const void *p) {
     sched_yield();
   }
   int64_t bytes = (int64_t)s->elemsize;
+  if (TC_UNLIKELY(tc_atomic_load_relaxed(&s->nsampled) != 0)) tc_sample_free(s, 0);
   tc_stats_count_large_free(s->elemsize);
   tc_gc_heap_live_add(-bytes);
   tc_mheap_free_span(s);
@@ -215,11 +250,12 @@ API void gc_free(void *p) {
       tc_misuse("gc_free", p, "object was already freed (double free)");
     }
     tc_atomic_add_relaxed(&s->nfreed, 1);
+    if (TC_UNLIKELY(tc_atomic_load_relaxed(&s->nsampled) != 0)) tc_sample_free(s, o.index);
   }
   tc_thread_nostop_exit(t);
 }
 
-API void *gc_realloc(void *p, size_t n) {
+API TC_SAMPLING_FRAME void *gc_realloc(void *p, size_t n) {
   if (p == NULL) return gc_alloc(n);
   tc_object_t o = object_at("gc_realloc", p);
   if (n == 0) {
@@ -241,7 +277,7 @@ API void *gc_realloc(void *p, size_t n) {
   return q;
 }
 
-API char *gc_strdup(const char *str) {
+API TC_SAMPLING_FRAME char *gc_strdup(const char *str) {
   size_t n = strlen(str) + 1;
   char *p = gc_alloc_noscan(n);
   if (p) memcpy(p, str, n);

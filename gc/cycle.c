@@ -7,6 +7,7 @@
 
 #include <tricolor.h>
 
+#include "bucket.h"
 #include "config.h"
 #include "error.h"
 #include "mark.h"
@@ -54,6 +55,7 @@ static void mark_and_terminate(tc_thread_t *self, uintptr_t sp, tc_cycle_record_
   /* Mark termination. */
   tc_atomic_add_acq_rel(&tc_mheap.sweepgen, 2);
   tc_sweep_start_cycle();
+  tc_bucket_next_cycle(); /* heap profile: a new publication cycle (no locks) */
   for (tc_thread_t *t = tc_threads.list; t; t = t->next) tc_mcache_release_all(t->mcache);
   tc_gc.heap_marked = mr.bytes_marked;
   tc_atomic_store_relaxed(&tc_gc.heap_live, (int64_t)mr.bytes_marked);
@@ -89,6 +91,7 @@ static TC_NOINLINE void run_locked(tc_thread_t *self, bool forced) {
   tc_stats_record_cycle_stw(&rec, end - rec.stw_start_ns, tc_unixnanos());
   tc_stw_start(self);
   tc_mutex_unlock(&tc_threads.lock);
+  tc_bucket_flush(); /* heap profile: publish the cycle that just ended */
   tc_sweep_resume();
   rec.stw_end_ns = end;
   (void)marker;
@@ -102,7 +105,10 @@ void tc_gc_run(bool forced) {
   tc_mutex_lock(&cycle_lock);
   if (forced || tc_gc_should_trigger()) run_locked(self, forced);
   tc_mutex_unlock(&cycle_lock);
-  if (forced) tc_sweep_finish(); /* like runtime.GC: the heap is swept on return */
+  if (forced) {
+    tc_sweep_finish(); /* like runtime.GC: the heap is swept on return */
+    tc_bucket_post_sweep(); /* so the heap profile is as of this cycle */
+  }
 }
 
 void tc_gc_with_world_stopped(void (*fn)(void *), void *arg) {
@@ -120,12 +126,16 @@ void tc_gc_with_world_stopped(void (*fn)(void *), void *arg) {
 
 /* ---- fork ---------------------------------------------------------------- */
 
+/* fork() stops the world first: every other thread is then parked outside
+ * allocation code and outside every no-stop region, so no span in another
+ * thread's mcache is half-updated and no allocator lock is held by a thread
+ * that will not exist in the child. The central and heap locks are taken
+ * too, against the (unregistered) background sweeper's last span. */
 void tc_gc_fork_prepare(void) {
   tc_mutex_lock(&cycle_lock);
   tc_sweep_pause();
   tc_mutex_lock(&tc_threads.lock);
-  tc_thread_t *self = tc_thread_tls;
-  if (self) tc_thread_nostop_enter(self);
+  tc_stw_stop(tc_thread_tls);
   for (unsigned i = 0; i < TC_NUM_SPAN_CLASSES; i++) tc_mutex_lock(&tc_mcentral[i].lock);
   tc_mutex_lock(&tc_mheap.lock);
 }
@@ -133,12 +143,11 @@ void tc_gc_fork_prepare(void) {
 static void fork_release(void) {
   tc_mutex_unlock(&tc_mheap.lock);
   for (unsigned i = 0; i < TC_NUM_SPAN_CLASSES; i++) tc_mutex_unlock(&tc_mcentral[i].lock);
-  tc_thread_t *self = tc_thread_tls;
-  if (self) tc_thread_nostop_exit(self);
 }
 
 void tc_gc_fork_parent(void) {
   fork_release();
+  tc_stw_start(tc_thread_tls);
   tc_mutex_unlock(&tc_threads.lock);
   tc_sweep_resume();
   tc_mutex_unlock(&cycle_lock);
@@ -146,8 +155,10 @@ void tc_gc_fork_parent(void) {
 
 void tc_gc_fork_child(void) {
   /* Only this thread exists. Locks were taken by it, so unlocking is valid;
-   * state owned by threads that vanished is rebuilt. */
+   * state owned by threads that vanished is rebuilt: their (consistent)
+   * cached spans go back to the central lists. */
   fork_release();
+  tc_stw_after_fork_child();
   tc_thread_after_fork_child();
   tc_mark_after_fork_child();
   tc_mutex_unlock(&tc_threads.lock);

@@ -1,7 +1,9 @@
 /*
  * init.c - one-time initialization (init.h). Order matters: options first
- * (signals and GCPROCS come from them), then the heap, central lists,
- * threads, stop-the-world signals, roots, statistics and the pacer state.
+ * (signals and GCPROCS come from them), then the heap profiler (the sampling
+ * rate must be known before the first mcache draws its countdown), the heap,
+ * central lists, threads, stop-the-world signals, roots, statistics and the
+ * pacer state.
  */
 #include "init.h"
 
@@ -12,6 +14,7 @@
 #include "mcentral.h"
 #include "mheap.h"
 #include "options.h"
+#include "pprof.h"
 #include "roots.h"
 #include "stats.h"
 #include "stw.h"
@@ -21,6 +24,7 @@ static pthread_once_t once = PTHREAD_ONCE_INIT;
 
 static void init_once(void) {
   tc_options_init();
+  tc_pprof_init(); /* GCPROFILERATE, GCHEAPPROFILE (written at exit) */
   if (!tc_mheap_init()) tc_throw("cannot reserve address space for the heap");
   tc_mcentral_init();
   tc_thread_init();

@@ -5,11 +5,12 @@
 
 #include "fixalloc.h"
 #include "mcentral.h"
+#include "sample.h"
 
 #define E &tc_empty_span
 #define E8 E, E, E, E, E, E, E, E
 #define E64 E8, E8, E8, E8, E8, E8, E8, E8
-tc_mcache_t tc_empty_mcache = {{E64, E64, E8}};
+tc_mcache_t tc_empty_mcache = {INT64_MAX, {E64, E64, E8}};
 #undef E64
 #undef E8
 #undef E
@@ -26,6 +27,7 @@ tc_mcache_t *tc_mcache_new(void) {
   tc_mcache_t *c = tc_fixalloc_alloc(&mcache_alloc);
   if (c == NULL) return NULL;
   for (unsigned i = 0; i < TC_NUM_SPAN_CLASSES; i++) c->alloc[i] = &tc_empty_span;
+  c->next_sample = tc_sample_next();
   return c;
 }
 

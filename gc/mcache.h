@@ -10,6 +10,13 @@
  * slot the empty span) before registration, so the fast path needs no
  * "registered?" test: the first allocation misses and the slow path
  * registers the thread.
+ *
+ * next_sample is the heap profiler's countdown (Go's mcache.nextSample):
+ * bytes of slots still to be allocated before the next sampled one. Every
+ * allocation subtracts its slot size; when it goes negative the allocation
+ * is sampled and a new countdown drawn (profile/sample.c). INT64_MAX when
+ * profiling is off and in tc_empty_mcache. Written by the owner, or with the
+ * world stopped by gc_set_profile_rate.
  * Go: runtime/mcache.go.
  */
 #ifndef TC_MCACHE_H
@@ -20,6 +27,7 @@
 #include "span.h"
 
 typedef struct tc_mcache {
+  int64_t next_sample;  /* owner only, or world stopped; see header */
   tc_span_t *alloc[TC_NUM_SPAN_CLASSES];
 } tc_mcache_t;
 

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "error.h"
+#include "fixalloc.h"
 #include "os.h"
 
 tc_options_t tc_options;
@@ -69,9 +70,30 @@ static void read_option(const char *env, const char *kind, int *field, int def,
   *field = (int)v;
 }
 
+/* A path: copied into metadata memory (the environment may change later). */
+static void read_path_option(const char *env, const char *kind, const char **field,
+                             const char *def, long min, long max) {
+  *field = def;
+  const char *s = getenv(env);
+  if (s == NULL || s[0] == 0) return;
+  size_t n = strlen(s);
+  if (n >= PATH_MAX) {
+    tc_warn("%s is %zu bytes long, longer than a path may be; using the default", env, n);
+    return;
+  }
+  char *copy = tc_persistent_alloc(n + 1, 16);
+  if (copy == NULL) {
+    tc_warn("%s: out of memory; using the default", env);
+    return;
+  }
+  memcpy(copy, s, n + 1);
+  *field = copy;
+}
+
 void tc_options_init(void) {
 #define TC_OPTION_READ(env, field, kind, def, min, max, doc)                  \
-  read_option(#env, #kind, &tc_options.field, def, min, max);
+  _Generic(&tc_options.field, int *: read_option, const char **: read_path_option)( \
+      #env, #kind, &tc_options.field, def, min, max);
   TC_OPTIONS(TC_OPTION_READ)
 #undef TC_OPTION_READ
   if (tc_options.procs == 0) {

@@ -5,7 +5,8 @@
  * Kinds: percent (integer, "off" or any negative = -1), int, signal (a
  * number a program may catch: not SIGKILL, SIGSTOP, a synchronous fault
  * signal, one that must stay deliverable to a stopped thread, or one glibc
- * reserves). Values are read once
+ * reserves), path (a file name, copied at start; empty = unset; min and max
+ * unused; PATH_MAX bytes or longer is malformed). Values are read once
  * by tc_options_init() at start; a malformed or out-of-range value prints one
  * line naming the variable and the value, and the default is used.
  * Default 0 for GCPROCS means "number of CPUs".
@@ -13,6 +14,7 @@
 #ifndef TC_OPTIONS_H
 #define TC_OPTIONS_H
 
+#include <limits.h>
 #include <signal.h>
 
 #include "base.h"
@@ -26,10 +28,21 @@
   X(GCSIGSUSPEND, sig_suspend, signal, SIGPWR, 1, 64,                         \
     "signal that stops a thread for a collection")                            \
   X(GCSIGRESTART, sig_restart, signal, SIGXCPU, 1, 64,                        \
-    "signal that restarts a stopped thread")
+    "signal that restarts a stopped thread")                                  \
+  X(GCPROFILERATE, profile_rate, int, 524288, 0, INT_MAX,                     \
+    "average bytes allocated per heap profile sample, like MemProfileRate; "  \
+    "0 off, 1 every allocation")                                              \
+  X(GCHEAPPROFILE, heap_profile, path, "", 0, 0,                              \
+    "write a gzipped pprof heap profile to this file at exit")
+
+#define TC_OPTION_TYPE_percent int
+#define TC_OPTION_TYPE_int int
+#define TC_OPTION_TYPE_signal int
+#define TC_OPTION_TYPE_path const char *
 
 typedef struct tc_options {
-#define TC_OPTION_FIELD(env, field, kind, def, min, max, doc) int field;
+#define TC_OPTION_FIELD(env, field, kind, def, min, max, doc) \
+  TC_OPTION_TYPE_##kind field;
   TC_OPTIONS(TC_OPTION_FIELD)
 #undef TC_OPTION_FIELD
 } tc_options_t;

@@ -8,13 +8,13 @@
 
 #include "fixalloc.h"
 
-/* Span descriptors come from one fixed-size allocator; bitmaps (3 * nwords
- * words) from one allocator per word count, 1..16 (1024 objects per span at
- * most: the 8-byte class). */
+/* Span descriptors come from one fixed-size allocator; bitmaps (4 * nwords
+ * words: alloc, mark, freed, sampled) from one allocator per word count,
+ * 1..16 (1024 objects per span at most: the 8-byte class). */
 tc_fixalloc_t tc_span_alloc = TC_FIXALLOC_INIT(sizeof(tc_span_t), "span");
 #define MAX_BITMAP_WORDS 16
 static tc_fixalloc_t bitmap_alloc[MAX_BITMAP_WORDS + 1] = {
-#define BA(n) [n] = TC_FIXALLOC_INIT(3 * 8 * (n), "bitmap")
+#define BA(n) [n] = TC_FIXALLOC_INIT(4 * 8 * (n), "bitmap")
     BA(1), BA(2), BA(3), BA(4), BA(5), BA(6), BA(7), BA(8), BA(9), BA(10),
     BA(11), BA(12), BA(13), BA(14), BA(15), BA(16),
 #undef BA
@@ -61,6 +61,7 @@ tc_span_t *tc_span_new(uintptr_t base, uintptr_t npages, tc_spanclass_t sc,
   s->alloc_bits = bits;
   s->mark_bits = bits + nwords;
   s->freed_bits = bits + 2 * nwords;
+  s->sampled_bits = bits + 3 * nwords;
   s->free_index = 0;
   s->alloc_count = 0;
   tc_span_refill_cache(s, 0);
@@ -68,6 +69,8 @@ tc_span_t *tc_span_new(uintptr_t base, uintptr_t npages, tc_spanclass_t sc,
 }
 
 void tc_span_delete(tc_span_t *s) {
+  /* Every sampled slot was reported freed before its span died. */
+  TC_ASSERT(tc_atomic_load_relaxed(&s->nsampled) == 0);
   tc_fixalloc_free(&bitmap_alloc[s->nwords], s->alloc_bits);
   tc_fixalloc_free(&tc_span_alloc, s);
 }

@@ -5,6 +5,10 @@
  *   alloc_bits  1 = slot allocated as of the last sweep
  *   mark_bits   1 = slot marked by the current/last mark phase
  *   freed_bits  1 = slot released by gc_free since the last sweep
+ *   sampled_bits 1 = slot holds an object the heap profiler sampled
+ *               (profile/sample.c): set with an atomic or when the sample
+ *               is recorded, cleared with an atomic and by the sweep that
+ *               frees the slot or by gc_free, which report the free
  * and the allocation cursor: free_index (every free slot below it has been
  * handed out since the last sweep) and alloc_cache (the complement of
  * alloc_bits starting at free_index, so the fast path is a count-trailing-
@@ -49,7 +53,7 @@ typedef struct tc_span {
   /* Shape: written when the span is created, read by anyone. */
   uintptr_t base;
   uintptr_t elemsize;        /* slot size; npages * page for large spans */
-  uint64_t *alloc_bits, *mark_bits; /* nwords each, followed by freed_bits */
+  uint64_t *alloc_bits, *mark_bits; /* nwords each, then freed, sampled */
   uint32_t nelems;
   uint32_t divmagic;         /* (off * divmagic) >> 32 == off / elemsize */
   tc_spanclass_t spanclass;
@@ -59,10 +63,12 @@ typedef struct tc_span {
   uint32_t nfreed;           /* atomic; slots with freed bits set */
   /* ---- second cache line ---- */
   uint64_t *freed_bits;
+  uint64_t *sampled_bits;    /* atomic or/and; see header */
   uintptr_t npages;
   uint32_t sweepgen;         /* atomic; see header */
   uint32_t alloc_count_cached; /* alloc_count when cached (stats delta) */
   uint32_t nwords;           /* 64-bit words per bitmap */
+  uint32_t nsampled;         /* atomic; sampled bits set (sweep skips 0) */
   /* List membership: protected by the owning mcentral's lock. */
   struct tc_span *next, *prev;
   struct tc_spanlist *list;
@@ -129,5 +135,7 @@ TC_INLINE uint32_t tc_span_nfree(const tc_span_t *s) {
 
 _Static_assert(offsetof(tc_span_t, nfreed) + sizeof(uint32_t) <= TC_CACHELINE,
                "fast-path and mark fields must share the first cache line");
+_Static_assert(sizeof(tc_span_t) == 2 * TC_CACHELINE,
+               "span descriptors are two cache lines");
 
 #endif

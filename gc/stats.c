@@ -8,6 +8,7 @@
 #include <tricolor.h>
 
 #include "arena.h"
+#include "bucket.h"
 #include "atomic.h"
 #include "cycle.h"
 #include "fixalloc.h"
@@ -103,11 +104,14 @@ static void fill(gc_memstats *m) {
   m->mspan_sys = tc_span_alloc.sys;
   m->mcache_inuse = tc_mcache_inuse();
   m->mcache_sys = tc_mcache_sys();
-  m->buck_hash_sys = 0;
+  m->buck_hash_sys = tc_bucket_sys();
   m->gc_sys = tc_span_bitmap_sys() + tc_gcwork_sys() + tc_arenas.spans_touched +
               (committed >> TC_PAGE_SHIFT) / 8;
   uint64_t persistent = tc_persistent_sys();
-  uint64_t accounted = m->mspan_sys + m->mcache_sys + tc_span_bitmap_sys() + tc_gcwork_sys();
+  /* Profile buckets also come from persistent chunks (their address map
+   * from mmap): count them once, under buck_hash_sys. */
+  uint64_t accounted = m->mspan_sys + m->mcache_sys + tc_span_bitmap_sys() +
+                       tc_gcwork_sys() + m->buck_hash_sys;
   m->other_sys = persistent > accounted ? persistent - accounted : 0;
   m->sys = m->heap_sys + m->stack_sys + m->mspan_sys + m->mcache_sys +
            m->buck_hash_sys + m->gc_sys + m->other_sys;

@@ -11,6 +11,7 @@
 #include "error.h"
 #include "mcentral.h"
 #include "mheap.h"
+#include "sample.h"
 #include "stats.h"
 #include "thread.h"
 
@@ -32,6 +33,8 @@ void tc_sweep_end(void) { tc_atomic_sub_acq_rel(&sw.active, 1); }
 static bool sweep_large(tc_span_t *s, bool preserve, uint32_t sg) {
   bool live = (s->mark_bits[0] & 1) && !(s->freed_bits[0] & 1);
   if (!live) {
+    /* A sampled object dies: the heap profiler records the free. */
+    if (TC_UNLIKELY(tc_atomic_load_relaxed(&s->nsampled) != 0)) tc_sample_sweep(s, 0, 0);
     tc_stats_count_large_free(s->elemsize);
     tc_mheap_free_span(s);
     return true;
@@ -51,8 +54,12 @@ bool tc_span_sweep(tc_span_t *s, bool preserve) {
              s->sweepgen, sg);
   if (s->large) return sweep_large(s, preserve, sg);
   uint32_t live = 0;
+  bool sampled = tc_atomic_load_relaxed(&s->nsampled) != 0;
   for (uint32_t i = 0; i < s->nwords; i++) {
     uint64_t keep = s->mark_bits[i] & ~s->freed_bits[i];
+    /* Sampled slots being freed (sampled & ~keep) are reported to the heap
+     * profiler; only surviving sampled bits stay. */
+    if (TC_UNLIKELY(sampled)) tc_sample_sweep(s, i, keep);
     live += (uint32_t)__builtin_popcountll(keep);
     s->alloc_bits[i] = keep;
     s->mark_bits[i] = 0;

@@ -19,7 +19,9 @@
  * be started with gc_pthread_create() or call gc_register_thread().
  *
  * Environment, read once at start (bad values: one line on stderr, then the
- * default): GCPERCENT=N|off, GCPROCS=N, GCSIGSUSPEND=N, GCSIGRESTART=N.
+ * default): GCPERCENT=N|off, GCPROCS=N, GCSIGSUSPEND=N, GCSIGRESTART=N,
+ * GCPROFILERATE=N (heap profile sampling rate in bytes, default 524288, 0
+ * off), GCHEAPPROFILE=path (write a heap profile there at exit).
  */
 #ifndef TRICOLOR_H
 #define TRICOLOR_H
@@ -27,6 +29,7 @@
 #include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -161,6 +164,62 @@ typedef struct gc_memstats {
 
 /* Fill *m with a consistent snapshot of the collector's statistics. */
 GC_API void gc_read_memstats(gc_memstats *m);
+
+/* ---- Heap profiling (Go's runtime.MemProfileRate and runtime/pprof) --- */
+
+/* Like runtime.MemProfileRate: on average one allocation is sampled per
+ * `rate` bytes allocated. Sampling is a Poisson process over allocated
+ * bytes, so an object of slot size s is sampled with probability
+ * 1 - e^(-s/rate), and profiles scale samples back up by that probability.
+ * 0 turns sampling off, 1 samples every allocation. The default comes from
+ * GCPROFILERATE (524288, as Go). Setting it redraws every thread's countdown
+ * (the world stops briefly). Returns the old rate. Samples already taken
+ * stay; a profile is scaled by the rate at the time it is written, so set
+ * the rate once, early, as in Go. */
+GC_API size_t gc_set_profile_rate(size_t rate);
+
+/* Writes a gzipped pprof profile (profile.proto) of the sampled heap to
+ * path, like Go's /debug/pprof/heap: sample types alloc_objects,
+ * alloc_space, inuse_objects and inuse_space (the default). In-use data is
+ * the heap as of the last completed collection, or of gc_collect() when it
+ * was called just before; alloc_* are cumulative since the start. Frames
+ * are named from the binaries' symbol tables, so `go tool pprof -top FILE`
+ * needs no binary; with the binary (built with -g) `-lines` shows lines.
+ * Returns 0, or -1 with errno set. */
+GC_API int gc_write_heap_profile(const char *path);
+
+/* The same data with alloc_space as the default sample type (Go's
+ * /debug/pprof/allocs). Returns 0, or -1 with errno set. */
+GC_API int gc_write_allocs_profile(const char *path);
+
+/* Go's legacy text heap profile (/debug/pprof/heap?debug=1) on f: raw
+ * sample counts and bytes per stack, then the MemStats block, then the
+ * executable mappings (so `go tool pprof BINARY FILE` can read it for a
+ * position-independent binary). Returns 0, or -1 with errno set. */
+GC_API int gc_write_heap_profile_text(FILE *f);
+
+/* ---- Benchmarks with allocation counts (go test -bench -benchmem) ------ */
+
+typedef struct gc_benchmem {
+  uint64_t n;             /* iterations of the measured run (Go's b.N) */
+  uint64_t ns;            /* its wall time, ns */
+  uint64_t bytes;         /* bytes allocated by it (slot sizes: TotalAlloc delta) */
+  uint64_t allocs;        /* objects allocated by it (Mallocs delta) */
+  double ns_per_op;       /* ns / n */
+  uint64_t bytes_per_op;  /* bytes / n, truncated (Go's B/op) */
+  uint64_t allocs_per_op; /* allocs / n, truncated (Go's allocs/op) */
+} gc_benchmem_t;
+
+/* Measures fn(arg), one operation per call, as Go's testing package does
+ * with -benchmem: runs it 1 time, then predicts from the last run how many
+ * iterations fill benchtime_ns (grown by 1.2x, at most 100x per step, at
+ * least +1, at most 1e9) and runs again until one run lasts benchtime_ns.
+ * Every run is preceded by gc_collect(); allocation counts are MemStats
+ * deltas across the run. *out describes the last run. benchtime_ns 0 means
+ * 1 s (go test's default -benchtime). Returns 0, or -1 with errno EINVAL
+ * when fn or out is NULL. */
+GC_API int gc_benchmem(void (*fn)(void *arg), void *arg, uint64_t benchtime_ns,
+                       gc_benchmem_t *out);
 
 #ifdef __cplusplus
 }

@@ -15,7 +15,8 @@
 #include "check.h"
 #include "options.h"
 
-static const char *const vars[] = {"GCPERCENT", "GCPROCS", "GCSIGSUSPEND", "GCSIGRESTART"};
+static const char *const vars[] = {"GCPERCENT",    "GCPROCS",       "GCSIGSUSPEND",
+                                   "GCSIGRESTART", "GCPROFILERATE", "GCHEAPPROFILE"};
 
 static char captured[4096];
 static int captured_lines;
@@ -84,6 +85,45 @@ TEST(defaults_with_nothing_set) {
   CHECK_EQ(o.procs, default_procs());
   CHECK_EQ(o.sig_suspend, SIGPWR);
   CHECK_EQ(o.sig_restart, SIGXCPU);
+  CHECK_EQ(o.profile_rate, 524288);
+  CHECK(o.heap_profile != NULL && o.heap_profile[0] == 0);
+}
+
+TEST(gcprofilerate) {
+  tc_options_t o = run_with(ENV("GCPROFILERATE", "0"));
+  CHECK(silent());
+  CHECK_EQ(o.profile_rate, 0);
+  o = run_with(ENV("GCPROFILERATE", "1"));
+  CHECK(silent());
+  CHECK_EQ(o.profile_rate, 1);
+  o = run_with(ENV("GCPROFILERATE", "2147483647"));
+  CHECK(silent());
+  CHECK_EQ(o.profile_rate, 2147483647);
+  static const char *const bad[] = {"-1", "2147483648", "512k", "", "off", "1e6"};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    o = run_with(ENV("GCPROFILERATE", bad[i]));
+    CHECK_EQ(o.profile_rate, 524288);
+    CHECK(one_warning_naming("GCPROFILERATE", bad[i]));
+  }
+  CHECK_EQ(o.percent, 100);
+}
+
+TEST(gcheapprofile) {
+  tc_options_t o = run_with(ENV("GCHEAPPROFILE", "/tmp/some dir/heap.pb.gz"));
+  CHECK(silent());
+  CHECK(strcmp(o.heap_profile, "/tmp/some dir/heap.pb.gz") == 0);
+  /* The value is a copy: changing the environment afterwards changes nothing. */
+  setenv("GCHEAPPROFILE", "/elsewhere", 1);
+  CHECK(strcmp(o.heap_profile, "/tmp/some dir/heap.pb.gz") == 0);
+  unsetenv("GCHEAPPROFILE");
+  o = run_with(ENV("GCHEAPPROFILE", ""));
+  CHECK(silent()); /* empty means unset */
+  CHECK_EQ(o.heap_profile[0], 0);
+  static char longpath[PATH_MAX + 10];
+  memset(longpath, 'a', sizeof longpath - 1);
+  o = run_with(ENV("GCHEAPPROFILE", longpath));
+  CHECK(one_warning_naming("GCHEAPPROFILE", NULL));
+  CHECK_EQ(o.heap_profile[0], 0);
 }
 
 TEST(gcpercent_valid) {
