@@ -125,15 +125,6 @@ static void bad(const char *fmt, ...) {
   va_end(ap);
 }
 
-static void *xalloc(size_t n) {
-  void *p = gc_alloc(n);
-  if (!p) {
-    fprintf(stderr, "gc_alloc(%zu) failed\n", n);
-    abort();
-  }
-  return p;
-}
-
 static void *xalloc_noscan(size_t n) {
   void *p = gc_alloc_noscan(n);
   if (!p) {
@@ -155,7 +146,7 @@ static void u64_push(uint64_t **a, size_t *n, size_t *cap, uint64_t v) {
 /* ---- Blobs: word 0 = size, word 1 = seed, then the pattern --------------- */
 
 static ST_NOINLINE void *blob_new(size_t size, uint64_t seed, int noscan) {
-  uint64_t *w = noscan ? xalloc_noscan(size) : (st_below(&(st_rng){seed}, 2) ? gc_calloc(size / 8, 8) : xalloc(size));
+  uint64_t *w = noscan ? xalloc_noscan(size) : (st_below(&(st_rng){seed}, 2) ? gc_calloc(size / 8, 8) : st_xalloc(size));
   if (!w) abort();
   w[0] = size;
   w[1] = seed;
@@ -197,7 +188,7 @@ static uint64_t tnode_sum(const struct tnode *n) {
 }
 
 static struct tnode *tnode_make(uint64_t key, unsigned char *val, struct tnode *l, struct tnode *r) {
-  struct tnode *n = xalloc(sizeof *n);
+  struct tnode *n = st_xalloc(sizeof *n);
   n->key = key;
   n->val = val;
   n->vlen = val_len(key);
@@ -309,7 +300,7 @@ static uint64_t lnode_sum(const struct lnode *n) {
 
 static struct lnode *lnode_new(uint64_t id, st_rng *r) {
   size_t len = st_below(r, 50) == 0 ? st_logsize(r, 4096, 40000) : st_logsize(r, 1, 1024);
-  struct lnode *n = xalloc(sizeof *n + len);
+  struct lnode *n = st_xalloc(sizeof *n + len);
   n->id = id;
   n->len = len;
   st_fill_bytes(n->data, len, id * 7 + 1);
@@ -362,7 +353,7 @@ static struct lnode *l_unlink_at(struct list *L, size_t pos) {
 }
 
 static struct list *l_rebuild(const struct list *old, st_rng *r) {
-  struct list *L = xalloc(sizeof *L);
+  struct list *L = st_xalloc(sizeof *L);
   size_t pos = 0;
   for (const struct lnode *o = old->first; o; o = o->next) l_link(L, lnode_new(o->id, r), pos++);
   return L;
@@ -458,7 +449,7 @@ static uint64_t hentry_sum(const struct hentry *e) {
 static struct hentry *hentry_new(uint64_t id) {
   char buf[128];
   size_t len = key_text(id, buf);
-  struct hentry *e = xalloc(sizeof *e);
+  struct hentry *e = st_xalloc(sizeof *e);
   if (id & 1) {
     e->key = xalloc_noscan(len + 1);
     memcpy(e->key, buf, len + 1);
@@ -474,9 +465,9 @@ static struct hentry *hentry_new(uint64_t id) {
 }
 
 static struct hmap *hmap_new(uint64_t nb) {
-  struct hmap *m = xalloc(sizeof *m);
+  struct hmap *m = st_xalloc(sizeof *m);
   m->nb = nb;
-  m->buckets = xalloc(nb * sizeof *m->buckets);
+  m->buckets = st_xalloc(nb * sizeof *m->buckets);
   return m;
 }
 
@@ -506,7 +497,7 @@ static struct hentry *hmap_find(struct hmap *m, uint64_t id, struct hentry ***li
 static void hmap_resize(struct hmap *m, uint64_t nb, int free_old) {
   struct hentry **old = m->buckets;
   uint64_t oldnb = m->nb;
-  m->buckets = xalloc(nb * sizeof *m->buckets);
+  m->buckets = st_xalloc(nb * sizeof *m->buckets);
   m->nb = nb;
   m->count = 0;
   m->idxor = 0;
@@ -676,7 +667,7 @@ static ST_NOINLINE void arrays_mutate(struct world *w, st_rng *r) {
   w->cells = c;
   for (size_t i = 0; i < addc; i++) {
     uint64_t id = ++S.next_id;
-    struct cell *x = xalloc(sizeof *x + st_below(r, 3) * 24);
+    struct cell *x = st_xalloc(sizeof *x + st_below(r, 3) * 24);
     x->id = id;
     x->sum = st_mix(id ^ 0xce11);
     c[ncells + i] = x;
@@ -787,8 +778,8 @@ static ST_NOINLINE void interior_verify(struct world *w) {
 /* ---- The test ------------------------------------------------------------------ */
 
 static ST_NOINLINE struct world *world_new(void) {
-  struct world *w = xalloc(sizeof *w);
-  for (int i = 0; i < NLISTS; i++) w->lists[i] = xalloc(sizeof(struct list));
+  struct world *w = st_xalloc(sizeof *w);
+  for (int i = 0; i < NLISTS; i++) w->lists[i] = st_xalloc(sizeof(struct list));
   w->map = hmap_new(16);
   return w;
 }

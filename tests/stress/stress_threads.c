@@ -84,15 +84,6 @@ static void bad(const char *fmt, ...) {
   va_end(ap);
 }
 
-static void *xalloc(size_t n) {
-  void *p = gc_alloc(n);
-  if (!p) {
-    fprintf(stderr, "gc_alloc(%zu) failed\n", n);
-    abort();
-  }
-  return p;
-}
-
 /* ---- Parcels --------------------------------------------------------------- */
 
 static uint64_t pnode_sum(const struct pnode *n) {
@@ -115,7 +106,7 @@ static ST_NOINLINE struct parcel *parcel_new(st_rng *r, int producer) {
   struct pnode *head = NULL;
   for (uint64_t i = 0; i < nn; i++) {
     size_t len = st_below(r, 50) == 0 ? st_logsize(r, 2048, 30000) : st_logsize(r, 1, 2048);
-    struct pnode *n = xalloc(sizeof *n + len);
+    struct pnode *n = st_xalloc(sizeof *n + len);
     n->v = st_next(r);
     n->len = len;
     st_fill_bytes(n->data, len, n->v);
@@ -123,7 +114,7 @@ static ST_NOINLINE struct parcel *parcel_new(st_rng *r, int producer) {
     n->sum = pnode_sum(n);
     head = n;
   }
-  struct parcel *p = xalloc(sizeof *p);
+  struct parcel *p = st_xalloc(sizeof *p);
   p->magic = PARCEL_MAGIC;
   p->id = (uint64_t)atomic_fetch_add(&g_next_id, 1);
   p->producer = (uint64_t)producer;
@@ -196,12 +187,12 @@ static void retire(struct parcel *p, const char *where) {
 static ST_NOINLINE void queues_init(void) {
   for (int i = 0; i < NTHREADS; i++) {
     if (i % 2 == 0) {
-      struct ring *q = xalloc(sizeof *q);
+      struct ring *q = st_xalloc(sizeof *q);
       q->cap = 16;
-      q->slots = xalloc(q->cap * sizeof *q->slots);
+      q->slots = st_xalloc(q->cap * sizeof *q->slots);
       g_queue[i] = q;
     } else {
-      g_queue[i] = xalloc(sizeof(struct listq));
+      g_queue[i] = st_xalloc(sizeof(struct listq));
     }
   }
 }
@@ -294,7 +285,7 @@ struct targ {
 };
 
 static ST_NOINLINE void worker_loop(int me, st_rng *r) {
-  struct parcel **keep = xalloc(KEEP * sizeof *keep); /* only on this stack */
+  struct parcel **keep = st_xalloc(KEEP * sizeof *keep); /* only on this stack */
   for (uint64_t it = 1; !atomic_load_explicit(&g_stop, memory_order_relaxed); it++) {
     int np = (int)st_range(r, 1, 3);
     for (int k = 0; k < np; k++) {
@@ -353,7 +344,7 @@ static void *worker(void *arg) {
 
 /* The argument lives only in the collector's hands until the thread runs. */
 static ST_NOINLINE int spawn(pthread_t *t, int idx, uint64_t seed) {
-  struct targ *a = xalloc(sizeof *a);
+  struct targ *a = st_xalloc(sizeof *a);
   a->idx = (uint64_t)idx;
   a->seed = seed;
   a->check = st_mix(a->idx ^ seed);

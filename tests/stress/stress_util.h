@@ -63,6 +63,17 @@ static inline uint64_t st_hash_bytes(const void *p, size_t n, uint64_t seed) {
   return st_mix(h ^ tail ^ 0x5bd1e995u);
 }
 
+/* gc_alloc that never returns NULL: a stress test cannot go on without
+ * memory, so it aborts with the size. */
+static ST_UNUSED void *st_xalloc(size_t n) {
+  void *p = gc_alloc(n);
+  if (!p) {
+    fprintf(stderr, "gc_alloc(%zu) failed\n", n);
+    abort();
+  }
+  return p;
+}
+
 /* ---- PRNG (splitmix64) --------------------------------------------------- */
 
 typedef struct st_rng {
