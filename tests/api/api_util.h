@@ -28,6 +28,23 @@ static API_UNUSED uint64_t mix(uint64_t x) {
   return x ^ (x >> 33);
 }
 
+/* A byte pattern that differs between objects and positions: fill an
+ * object with it, verify it after collections and garbage. */
+static inline unsigned char pat(const void *base, size_t i, unsigned seed) {
+  uintptr_t a = (uintptr_t)base;
+  return (unsigned char)((a >> 4) * 31u + i * 7u + seed * 131u + 1u);
+}
+static API_UNUSED void fill(void *p, size_t n, unsigned seed) {
+  unsigned char *c = p;
+  for (size_t i = 0; i < n; i++) c[i] = pat(p, i, seed);
+}
+static API_UNUSED int verify(const void *p, size_t n, unsigned seed) {
+  const unsigned char *c = p;
+  for (size_t i = 0; i < n; i++)
+    if (c[i] != pat(p, i, seed)) return 0;
+  return 1;
+}
+
 /* Overwrite dead stack so stale copies of dropped pointers do not keep
  * objects alive (only matters for tests that expect reclamation). */
 __attribute__((noinline)) static API_UNUSED void clear_stack(void) {

@@ -49,21 +49,6 @@ static int class_index_of(uint32_t size) {
   return -1;
 }
 
-/* A byte pattern that differs between objects and positions. */
-static inline unsigned char pat(const void *base, size_t i, unsigned seed) {
-  uintptr_t a = (uintptr_t)base;
-  return (unsigned char)((a >> 4) * 31u + i * 7u + seed * 131u + 1u);
-}
-static void fill(void *p, size_t n, unsigned seed) {
-  unsigned char *c = p;
-  for (size_t i = 0; i < n; i++) c[i] = pat(p, i, seed);
-}
-static int verify(const void *p, size_t n, unsigned seed) {
-  const unsigned char *c = p;
-  for (size_t i = 0; i < n; i++)
-    if (c[i] != pat(p, i, seed)) return 0;
-  return 1;
-}
 /* Fill/verify with a pattern that does not depend on the address (for
  * contents that move with realloc). */
 static void fill_rel(void *p, size_t n, unsigned seed) {

@@ -28,20 +28,6 @@
 #define KiB ((size_t)1 << 10)
 #define MiB ((size_t)1 << 20)
 
-static inline unsigned char pat(const void *base, size_t i, unsigned seed) {
-  uintptr_t a = (uintptr_t)base;
-  return (unsigned char)((a >> 4) * 31u + i * 7u + seed * 131u + 1u);
-}
-static void fill(void *p, size_t n, unsigned seed) {
-  unsigned char *c = p;
-  for (size_t i = 0; i < n; i++) c[i] = pat(p, i, seed);
-}
-static int verify(const void *p, size_t n, unsigned seed) {
-  const unsigned char *c = p;
-  for (size_t i = 0; i < n; i++)
-    if (c[i] != pat(p, i, seed)) return 0;
-  return 1;
-}
 
 static gc_memstats stats(void) {
   gc_memstats m;
