@@ -126,16 +126,18 @@ void tc_gc_with_world_stopped(void (*fn)(void *), void *arg) {
 
 /* ---- fork ---------------------------------------------------------------- */
 
-/* fork() stops the world first: every other thread is then parked outside
- * allocation code and outside every no-stop region, so no span in another
- * thread's mcache is half-updated and no allocator lock is held by a thread
- * that will not exist in the child. The central and heap locks are taken
- * too, against the (unregistered) background sweeper's last span. */
+/* fork(): cycles and the background sweeper are held off, the registry is
+ * locked, and every other registered thread is let out of (and kept out of)
+ * its no-stop regions, so no span operation is half done and no allocator
+ * lock is held (thread.h). The world is not stopped: glibc takes malloc and
+ * stdio locks after these handlers, and a stopped thread could hold one.
+ * The central and heap locks are then taken, against the (unregistered)
+ * background sweeper's last span. */
 void tc_gc_fork_prepare(void) {
   tc_mutex_lock(&cycle_lock);
   tc_sweep_pause();
   tc_mutex_lock(&tc_threads.lock);
-  tc_stw_stop(tc_thread_tls);
+  tc_thread_fork_quiesce();
   for (unsigned i = 0; i < TC_NUM_SPAN_CLASSES; i++) tc_mutex_lock(&tc_mcentral[i].lock);
   tc_mutex_lock(&tc_mheap.lock);
 }
@@ -143,11 +145,11 @@ void tc_gc_fork_prepare(void) {
 static void fork_release(void) {
   tc_mutex_unlock(&tc_mheap.lock);
   for (unsigned i = 0; i < TC_NUM_SPAN_CLASSES; i++) tc_mutex_unlock(&tc_mcentral[i].lock);
+  tc_thread_fork_release();
 }
 
 void tc_gc_fork_parent(void) {
   fork_release();
-  tc_stw_start(tc_thread_tls);
   tc_mutex_unlock(&tc_threads.lock);
   tc_sweep_resume();
   tc_mutex_unlock(&cycle_lock);
@@ -155,10 +157,9 @@ void tc_gc_fork_parent(void) {
 
 void tc_gc_fork_child(void) {
   /* Only this thread exists. Locks were taken by it, so unlocking is valid;
-   * state owned by threads that vanished is rebuilt: their (consistent)
-   * cached spans go back to the central lists. */
+   * state owned by threads that vanished is rebuilt: their cached spans
+   * (counts repaired) go back to the central lists. */
   fork_release();
-  tc_stw_after_fork_child();
   tc_thread_after_fork_child();
   tc_mark_after_fork_child();
   tc_mutex_unlock(&tc_threads.lock);

@@ -152,9 +152,3 @@ void tc_stw_start(tc_thread_t *self) {
 }
 
 bool tc_stw_world_stopped(void) { return stw.stopped; }
-
-void tc_stw_after_fork_child(void) {
-  stw.stopped = false;
-  sem_destroy(&stw.ack);
-  if (sem_init(&stw.ack, 0, 0) != 0) tc_throw("sem_init failed");
-}

@@ -34,8 +34,6 @@ void tc_stw_start(struct tc_thread *self);
  * stops). */
 void tc_stw_park(struct tc_thread *t);
 bool tc_stw_world_stopped(void);
-/* fork(): the child starts with a running world and a fresh semaphore. */
-void tc_stw_after_fork_child(void);
 
 /* Functions holding an inline allocation fast path go in this section. */
 #define TC_FASTPATH __attribute__((section("tc_fastpath"), noinline))

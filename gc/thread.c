@@ -4,6 +4,7 @@
 #include "thread.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -114,6 +115,51 @@ void tc_thread_park_deferred(tc_thread_t *t) {
   tc_stw_park(t);
 }
 
+int tc_fork_pending;
+
+void tc_thread_fork_wait(tc_thread_t *t) {
+  /* Step out of the region, let the fork pass, step back in. Nothing is
+   * held yet: this is the outermost entry. */
+  while (__atomic_load_n(&tc_fork_pending, __ATOMIC_SEQ_CST)) {
+    __atomic_sub_fetch(&t->nostop, 1, __ATOMIC_SEQ_CST);
+    while (__atomic_load_n(&tc_fork_pending, __ATOMIC_ACQUIRE)) sched_yield();
+    __atomic_add_fetch(&t->nostop, 1, __ATOMIC_SEQ_CST);
+  }
+}
+
+void tc_thread_fork_quiesce(void) {
+  tc_thread_t *self = tc_thread_tls;
+  __atomic_store_n(&tc_fork_pending, 1, __ATOMIC_SEQ_CST);
+  for (tc_thread_t *t = tc_threads.list; t; t = t->next) {
+    if (t == self) continue;
+    while (__atomic_load_n(&t->nostop, __ATOMIC_SEQ_CST) != 0) sched_yield();
+  }
+}
+
+void tc_thread_fork_release(void) {
+  __atomic_store_n(&tc_fork_pending, 0, __ATOMIC_RELEASE);
+}
+
+/* A thread that vanished at fork may have been inside the inline fast path
+ * (which is not a no-stop region): alloc_cache, free_index and alloc_count
+ * are written one after another. Re-derive alloc_count from the cursor and
+ * the bitmap (every slot below free_index is allocated); the cache is
+ * re-derived from free_index whenever the span is cached again. The slot
+ * being handed out belonged to the dead thread and is unreachable. */
+static void repair_dead_mcache(tc_mcache_t *c) {
+  for (unsigned i = 0; i < TC_NUM_SPAN_CLASSES; i++) {
+    tc_span_t *s = c->alloc[i];
+    if (s == &tc_empty_span) continue;
+    uint32_t fi = s->free_index, count = fi;
+    for (uint32_t w = fi / 64; w < s->nwords; w++) {
+      uint64_t bits = s->alloc_bits[w];
+      if (w == fi / 64) bits &= ~(uint64_t)0 << (fi % 64);
+      count += (uint32_t)__builtin_popcountll(bits);
+    }
+    s->alloc_count = count;
+  }
+}
+
 void tc_thread_after_fork_child(void) {
   /* Only the forking thread exists in the child. Other threads' cached
    * spans go back to the central lists; their records are dropped. */
@@ -122,6 +168,7 @@ void tc_thread_after_fork_child(void) {
   while (t) {
     tc_thread_t *next = t->next;
     if (t != self) {
+      repair_dead_mcache(t->mcache);
       tc_mcache_release_all(t->mcache);
       tc_mcache_delete(t->mcache);
       tc_fixalloc_free(&thread_alloc, t);

@@ -62,16 +62,29 @@ void tc_thread_init(void);
  * metadata memory is exhausted. */
 tc_thread_t *tc_thread_current(void);
 
+/* Set while fork() waits for every registered thread to leave its no-stop
+ * regions; threads entering one then wait for the fork to finish. */
+extern int tc_fork_pending; /* atomic */
+void tc_thread_fork_wait(tc_thread_t *t);
+void tc_thread_park_deferred(tc_thread_t *t);
+
 TC_INLINE void tc_thread_nostop_enter(tc_thread_t *t) {
-  t->nostop++;
+  /* Outermost entry: a sequentially consistent increment, so the forking
+   * thread (which sets tc_fork_pending, then reads every nostop) and this
+   * thread (which bumps nostop, then reads tc_fork_pending) cannot both
+   * miss each other. Nested entries are plain. */
+  if (t->nostop == 0) {
+    __atomic_add_fetch(&t->nostop, 1, __ATOMIC_SEQ_CST);
+    if (TC_UNLIKELY(__atomic_load_n(&tc_fork_pending, __ATOMIC_SEQ_CST))) tc_thread_fork_wait(t);
+  } else {
+    t->nostop++;
+  }
   __atomic_signal_fence(__ATOMIC_SEQ_CST);
 }
 
-void tc_thread_park_deferred(tc_thread_t *t);
-
 TC_INLINE void tc_thread_nostop_exit(tc_thread_t *t) {
   __atomic_signal_fence(__ATOMIC_SEQ_CST);
-  t->nostop--;
+  __atomic_sub_fetch(&t->nostop, 1, __ATOMIC_RELEASE);
   __atomic_signal_fence(__ATOMIC_SEQ_CST);
   if (TC_UNLIKELY(t->nostop == 0 && t->stop_deferred)) tc_thread_park_deferred(t);
 }
@@ -89,6 +102,14 @@ TC_INLINE void tc_mutex_unlock_nostop(tc_mutex_t *l, tc_thread_t *t) {
   if (t) tc_thread_nostop_exit(t);
 }
 
+/* fork() support. Before: with the registry locked, set tc_fork_pending and
+ * wait until no other registered thread is in a no-stop region (all
+ * allocator work happens in one), so the child inherits no half-done span
+ * operation and no allocator lock held by a vanished thread. The world is
+ * not stopped: glibc's fork takes malloc and stdio locks after the prepare
+ * handlers, and a thread stopped holding one would deadlock it. */
+void tc_thread_fork_quiesce(void);
+void tc_thread_fork_release(void);
 /* fork() support: the child keeps only the calling thread. */
 void tc_thread_after_fork_child(void);
 

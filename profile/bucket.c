@@ -303,9 +303,9 @@ uint64_t tc_bucket_count(void) {
 
 uint64_t tc_bucket_sys(void) { return tc_atomic_load_relaxed(&prof.sys); }
 
-/* The collector's prepare handler runs first (registered last) and stops
- * the world: no other registered thread holds the lock (it is only held in
- * no-stop regions) and the background sweeper is kept out. */
+/* The collector's prepare handler runs first (registered last) and waits
+ * until no registered thread is in a no-stop region, where this lock is
+ * only ever held; the background sweeper is kept out. */
 void tc_bucket_fork_prepare(void) { tc_mutex_lock(&prof.lock); }
 void tc_bucket_fork_parent(void) { tc_mutex_unlock(&prof.lock); }
 void tc_bucket_fork_child(void) { tc_mutex_unlock(&prof.lock); }

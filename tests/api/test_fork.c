@@ -240,6 +240,52 @@ TEST(fork_while_other_threads_collect) {
   CHECK(list_ok(list, 77, 1000));
 }
 
+/* ---- fork while a thread is inside libc malloc ----------------------------------
+ * glibc's fork takes the malloc arena locks after the atfork prepare
+ * handlers. If the collector's prepare handler stopped threads, one parked
+ * inside malloc would hold an arena lock forever and fork would hang (the
+ * alarm below turns that into a failure). */
+
+static atomic_int stop_malloc, malloc_rounds;
+
+static void *malloc_hammer(void *arg) {
+  unsigned x = 7;
+  void *ring[64] = {0};
+  while (!atomic_load(&stop_malloc)) {
+    for (int i = 0; i < 64; i++) {
+      x = x * 1103515245u + 12345u;
+      free(ring[i]);
+      ring[i] = malloc(16 + (x >> 8) % 4000);
+      if (i % 8 == 0) churn(2 * KiB, 200, x); /* and the collector's allocator */
+    }
+    atomic_fetch_add(&malloc_rounds, 1);
+  }
+  for (int i = 0; i < 64; i++) free(ring[i]);
+  return NULL;
+}
+
+TEST(fork_while_a_thread_is_in_malloc) {
+  atomic_store(&stop_malloc, 0);
+  pthread_t t;
+  int rc = gc_pthread_create(&t, NULL, malloc_hammer, NULL);
+  CHECK_OR_RETURN(rc == 0);
+  while (atomic_load(&malloc_rounds) < 10) usleep(1000);
+  int ok = 0;
+  for (int i = 0; i < 100; i++) {
+    pid_t pid = fork();
+    if (pid == 0) {
+      void *p = malloc(100);
+      struct node *l = build_list(5, 50);
+      gc_collect();
+      _exit(p && list_ok(l, 5, 50) ? 0 : 1);
+    }
+    if (pid > 0 && child_ok(pid, "fork during malloc")) ok++;
+  }
+  atomic_store(&stop_malloc, 1);
+  CHECK(pthread_join(t, NULL) == 0);
+  CHECK_EQ(ok, 100);
+}
+
 int main(int argc, char **argv) {
   alarm(240);
   return check_run_all(argc, argv);
