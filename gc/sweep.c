@@ -100,7 +100,9 @@ static tc_span_t *take_unswept(unsigned i, uint32_t sg) {
   return s;
 }
 
-static uintptr_t sweep_one_locked_out(uint32_t sg) {
+/* Acquires and sweeps one unswept span of generation sg; its page count,
+ * or 0 (and the generation marked drained) when none is left. */
+static uintptr_t sweep_one_span(uint32_t sg) {
   unsigned start = sw.next_class;
   for (unsigned k = 0; k < TC_NUM_SPAN_CLASSES; k++) {
     unsigned i = (start + k) % TC_NUM_SPAN_CLASSES;
@@ -127,7 +129,7 @@ uintptr_t tc_sweep_one(void) {
   uintptr_t n = 0;
   if (tc_atomic_load_acquire(&sw.drained_gen) != sg) {
     tc_sweep_begin();
-    n = sweep_one_locked_out(sg);
+    n = sweep_one_span(sg);
     tc_sweep_end();
   }
   if (t) tc_thread_nostop_exit(t);
