@@ -21,7 +21,10 @@
  * Environment, read once at start (bad values: one line on stderr, then the
  * default): GCPERCENT=N|off, GCPROCS=N, GCSIGSUSPEND=N, GCSIGRESTART=N,
  * GCPROFILERATE=N (heap profile sampling rate in bytes, default 524288, 0
- * off), GCHEAPPROFILE=path (write a heap profile there at exit).
+ * off), GCHEAPPROFILE=path (write a heap profile there at exit),
+ * GCMODE=concurrent|barrier|stw (how marking meets the program, below),
+ * GCTRACE=1 (one line per cycle on stderr), GCCHECKMARK=1 (debug: verify
+ * every concurrent mark with a stop-the-world re-mark; aborts on a miss).
  */
 #ifndef TRICOLOR_H
 #define TRICOLOR_H
@@ -98,6 +101,92 @@ GC_API void gc_collect(void);
  * past the heap marked live by the previous cycle (4 MiB minimum). A
  * negative value turns automatic collection off. Returns the old value. */
 GC_API int gc_set_percent(int percent);
+
+/* ---- Marking modes ---------------------------------------------------- */
+
+/* How marking runs beside the program (docs/modes.md):
+ *   GC_MODE_CONCURRENT  marking runs while the program runs; the kernel
+ *       records which heap pages are written meanwhile (userfaultfd
+ *       write-protect + PAGEMAP_SCAN), so unmodified C code is safe. Falls
+ *       back to GC_MODE_STW when the kernel lacks that tracking.
+ *   GC_MODE_BARRIER     marking runs while the program runs; the program
+ *       promises that every store of a pointer into the heap goes through
+ *       gc_store() / GC_STORE() (stores to locals and globals need not).
+ *   GC_MODE_STW         the world is stopped for the whole mark (parallel
+ *       on GCPROCS threads), as Boehm GC does by default.
+ * The default is GC_MODE_CONCURRENT, or the GCMODE environment variable. */
+typedef enum gc_mode {
+  GC_MODE_CONCURRENT = 0,
+  GC_MODE_BARRIER = 1,
+  GC_MODE_STW = 2
+} gc_mode_t;
+
+/* Chooses the mode. Only before the first allocation: returns 0, or -1 with
+ * errno = EBUSY once the heap is in use, EINVAL for an unknown mode. A
+ * request for GC_MODE_CONCURRENT on a kernel without page tracking selects
+ * GC_MODE_STW (see gc_get_mode). */
+GC_API int gc_set_mode(gc_mode_t mode);
+/* The mode in effect (after any fallback). */
+GC_API gc_mode_t gc_get_mode(void);
+
+/* The write barrier: *slot = value, and while a GC_MODE_BARRIER mark is
+ * running, both the old and the new value are shaded (Go's hybrid barrier).
+ * Outside marking, or in the other modes, it is a plain store costing one
+ * load and a predictable branch. slot may be anywhere (heap, stack, global).
+ * The inline form below is used when the compiler inlines; gc_store is also
+ * an ordinary exported function. */
+GC_API void gc_store(void **slot, void *value);
+/* GC_STORE(lvalue, value): gc_store on any pointer-typed lvalue. */
+#define GC_STORE(lvalue, value) gc_store((void **)&(lvalue), (void *)(value))
+
+/* Internal: non-zero while a GC_MODE_BARRIER mark is running. */
+extern GC_API volatile int gc_barrier_active_;
+GC_API void gc_store_slow_(void **slot, void *value);
+
+#if defined(__GNUC__) && !defined(TRICOLOR_BUILDING)
+extern __inline__ __attribute__((__gnu_inline__, __always_inline__)) void
+gc_store(void **slot, void *value) {
+  if (__builtin_expect(gc_barrier_active_, 0))
+    gc_store_slow_(slot, value);
+  else
+    *slot = value;
+}
+#endif
+
+/* ---- Finalizers, weak handles, pools ---------------------------------- */
+
+/* Like runtime.SetFinalizer: when obj (the start of a live object) becomes
+ * unreachable, fn(obj, data) runs once on the finalizer thread. obj and
+ * everything it reaches stay alive until fn has run; if fn does not make
+ * obj reachable again, it is reclaimed by a later cycle. fn NULL removes
+ * obj's finalizer. data is kept alive while the finalizer is set. Objects
+ * on a cycle with a finalizer (obj reaching itself, or two finalized
+ * objects reaching each other) are never finalized or reclaimed, as in Go:
+ * the order would be undefined. gc_free(obj) drops the finalizer unrun. */
+GC_API void gc_set_finalizer(void *obj, void (*fn)(void *obj, void *data), void *data);
+/* Runs the finalizers that are queued on the calling thread; returns how
+ * many ran (the finalizer thread runs them anyway). */
+GC_API int gc_invoke_finalizers(void);
+
+/* A weak handle (Go's weak.Pointer): gc_weak_get returns obj while it is
+ * reachable, NULL from the mark termination that finds it unreachable on
+ * (all handles of an object are cleared in the same pause). gc_weak_new
+ * takes the start of a live object (NULL gives NULL) and returns the same
+ * handle for the same object; the handle is itself a collected object:
+ * keep it like any pointer. */
+typedef struct gc_weak gc_weak_t;
+GC_API gc_weak_t *gc_weak_new(void *obj);
+GC_API void *gc_weak_get(gc_weak_t *w);
+
+/* A pool of reusable objects (Go's sync.Pool): gc_pool_get returns an
+ * object put earlier or, if none, make() (NULL if make is NULL). Each cycle
+ * moves the pool's objects to a victim cache and drops the previous victim
+ * cache, so an object stays pooled through one cycle at most unless it is
+ * taken and put again. Pools live as long as the program. */
+typedef struct gc_pool gc_pool_t;
+GC_API gc_pool_t *gc_pool_new(void *(*make)(void));
+GC_API void *gc_pool_get(gc_pool_t *p);
+GC_API void gc_pool_put(gc_pool_t *p, void *obj);
 
 /* ---- Roots and threads ------------------------------------------------ */
 
