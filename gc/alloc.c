@@ -28,13 +28,16 @@
 
 #include <tricolor.h>
 
+#include "barrier.h"
 #include "cycle.h"
 #include "error.h"
 #include "findobject.h"
+#include "mark.h"
 #include "mcache.h"
 #include "mcentral.h"
 #include "mheap.h"
 #include "sample.h"
+#include "special.h"
 #include "stats.h"
 #include "stw.h"
 #include "sweep.h"
@@ -80,12 +83,19 @@ static TC_NOINLINE TC_SAMPLING_FRAME void *alloc_small_slow(tc_spanclass_t sc) {
   /* The profiler's countdown is updated inside the region: with the world
    * stopped, gc_set_profile_rate rewrites it. */
   bool sample = p && (t->mcache->next_sample -= (int64_t)s->elemsize) < 0;
+  needzero = needzero && !tc_spanclass_noscan(sc);
+  if (needzero) t->zeroing = p;
   tc_thread_nostop_exit(t);
   if (p == 0) return fail_enomem();
-  if (needzero && !tc_spanclass_noscan(sc))
+  if (needzero) {
     memset((void *)p, 0, tc_class_to_size[tc_spanclass_sizeclass(sc)]);
+    t->zeroing = 0;
+  }
   if (TC_UNLIKELY(sample)) tc_sample_alloc(t->mcache, s, p);
-  if (tc_gc_should_trigger()) tc_gc_run(false);
+  if (tc_gc_should_trigger()) {
+    tc_gc_run(false);
+    if (TC_UNLIKELY(tc_atomic_load_relaxed(&tc_gc.marking))) tc_mark_assist(64 * (uint64_t)s->elemsize);
+  }
   return (void *)p;
 }
 
@@ -111,18 +121,30 @@ static TC_NOINLINE TC_SAMPLING_FRAME void *alloc_large(size_t size, bool noscan)
      * nothing alive. */
     p = s->base;
     __asm__ __volatile__("" : "+r"(p));
+    /* Allocate black while marking (the flag is stable in this region). */
+    if (tc_gc_marking()) {
+      tc_atomic_fetch_or_relaxed(&s->mark_bits[0], 1);
+      tc_atomic_add_relaxed(&tc_gc.black_bytes, s->elemsize);
+    }
     tc_mcentral_put_swept(&tc_mcentral[sc], s);
     tc_gc_heap_live_add((int64_t)s->elemsize);
     tc_stats_count_large_alloc(s->elemsize);
     sample = (t->mcache->next_sample -= (int64_t)s->elemsize) < 0;
   }
   uintptr_t bytes = npages << TC_PAGE_SHIFT;
+  if (needzero) t->zeroing = p;
   tc_thread_nostop_exit(t);
   if (p == 0) return fail_enomem();
-  if (needzero) memset((void *)p, 0, bytes);
+  if (needzero) {
+    memset((void *)p, 0, bytes);
+    t->zeroing = 0;
+  }
   /* s stays valid: the object it holds is live (p is in this frame). */
   if (TC_UNLIKELY(sample)) tc_sample_alloc(t->mcache, s, p);
-  if (tc_gc_should_trigger()) tc_gc_run(false);
+  if (tc_gc_should_trigger()) {
+    tc_gc_run(false);
+    if (TC_UNLIKELY(tc_atomic_load_relaxed(&tc_gc.marking))) tc_mark_assist(bytes);
+  }
   return (void *)p;
 }
 
@@ -131,7 +153,13 @@ static TC_NOINLINE TC_SAMPLING_FRAME void *alloc_large(size_t size, bool noscan)
  * below ~256 bytes. Slot sizes are multiples of 16 from 32 bytes on. */
 TC_INLINE void zero_slot(uintptr_t p, uintptr_t size) {
   if (size > 256) {
+    /* memset is outside the tc_fastpath section, so a stop can land in
+     * it: the thread says which (possibly black) slot still holds old
+     * data (thread.h zeroing). */
+    tc_thread_t *t = tc_thread_tls;
+    t->zeroing = p;
     memset((void *)p, 0, size);
+    t->zeroing = 0;
     return;
   }
   typedef uint64_t u64x2 __attribute__((vector_size(16), aligned(8)));
@@ -143,13 +171,10 @@ TC_INLINE void zero_slot(uintptr_t p, uintptr_t size) {
   for (; p < end; p += 16) *(u64x2 *)p = (u64x2){0, 0};
 }
 
-/* A small allocation whose countdown ran out: zeroed here, then sampled.
- * Out of the tc_fastpath section, so a stop may land here; p is in this
- * frame, so the object is live (at worst its old contents are scanned once
- * more before the zeroing: conservative retention, never a wrong free). */
+/* A small allocation whose countdown ran out (zeroed already, inside the
+ * fast path's section): the sample is recorded out of line. */
 static TC_NOINLINE TC_COLD TC_SAMPLING_FRAME void *alloc_sampled(tc_mcache_t *c, tc_span_t *s,
-                                                                 uintptr_t p, bool noscan) {
-  if (!noscan && s->needzero) memset((void *)p, 0, s->elemsize);
+                                                                 uintptr_t p) {
   return tc_sample_alloc(c, s, p);
 }
 
@@ -164,8 +189,10 @@ TC_INLINE void *alloc_inline(size_t size, bool noscan) {
   uintptr_t p = tc_span_alloc_fast(s);
   if (TC_UNLIKELY(p == 0)) return alloc_small_slow(sc);
   uintptr_t slot = s->elemsize; /* read once: the store below may alias it */
-  if (TC_UNLIKELY((c->next_sample -= (int64_t)slot) < 0))
-    return alloc_sampled(c, s, p, noscan);
+  if (TC_UNLIKELY((c->next_sample -= (int64_t)slot) < 0)) {
+    if (!noscan && s->needzero) zero_slot(p, slot);
+    return alloc_sampled(c, s, p);
+  }
   if (!noscan && s->needzero) zero_slot(p, slot);
   return (void *)p;
 }
@@ -240,7 +267,10 @@ API void gc_free(void *p) {
   tc_object_t o = object_at("gc_free", p);
   tc_thread_nostop_enter(t);
   tc_span_t *s = o.span;
-  if (s->large) {
+  tc_special_on_free((uintptr_t)p);
+  /* While marking, a large span is left to the sweep like a small slot: a
+   * marker may be holding its descriptor. */
+  if (s->large && !tc_gc_marking()) {
     free_large(s, p);
   } else {
     uint64_t bit = (uint64_t)1 << (o.index % 64);
@@ -273,6 +303,9 @@ API TC_SAMPLING_FRAME void *gc_realloc(void *p, size_t n) {
   void *q = noscan ? gc_alloc_noscan(n) : gc_alloc(n);
   if (q == NULL) return NULL;
   memcpy(q, p, n < have ? n : have);
+  /* q may be black already: its pointers must not hide from a barrier-mode
+   * mark (concurrent mode sees the written pages). */
+  if (!noscan) tc_barrier_copied(q, n < have ? n : have);
   gc_free(p);
   return q;
 }

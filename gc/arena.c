@@ -3,6 +3,7 @@
  */
 #include "arena.h"
 
+#include "dirty.h"
 #include "os.h"
 
 tc_arenas_t tc_arenas;
@@ -32,6 +33,8 @@ uintptr_t tc_arenas_grow_locked(uintptr_t n) {
   uintptr_t ask = tc_align_up(n, TC_COMMIT_CHUNK);
   if (ask < n || ask > tc_arenas.reserved - cur) return (uintptr_t)-1;
   if (!tc_os_commit((void *)(tc_arenas.lo + cur), ask)) return (uintptr_t)-1;
+  /* Tracked from the first byte, before any span can live there. */
+  tc_dirty_track(tc_arenas.lo + cur, ask);
   tc_arenas.spans_touched += (ask >> TC_PAGE_SHIFT) * sizeof(struct tc_span *);
   tc_atomic_store_release(&tc_arenas.committed, cur + ask);
   return cur >> TC_PAGE_SHIFT;

@@ -1,22 +1,30 @@
 /*
- * cycle.c - the collection cycle (cycle.h).
+ * cycle.c - the collection cycle and its coordinator thread (cycle.h).
  */
 #include "cycle.h"
 
+#include <pthread.h>
+#include <signal.h>
 #include <stdint.h>
 
 #include <tricolor.h>
 
+#include "arena.h"
+#include "barrier.h"
 #include "bucket.h"
 #include "config.h"
+#include "dirty.h"
 #include "error.h"
+#include "finalizer.h"
 #include "mark.h"
 #include "mcache.h"
 #include "mcentral.h"
 #include "mheap.h"
 #include "options.h"
 #include "os.h"
+#include "pool.h"
 #include "roots.h"
+#include "special.h"
 #include "stats.h"
 #include "stw.h"
 #include "sweep.h"
@@ -24,9 +32,22 @@
 
 tc_gcstate_t tc_gc;
 
-/* Serializes cycles, gc_read_memstats and fork. Outermost lock. */
+/* Held by the coordinator for a whole cycle, and by fork. Outermost lock. */
 static tc_mutex_t cycle_lock = TC_MUTEX_INIT;
-static uint32_t cycles_started;
+/* Held across every stop of the world. */
+static tc_mutex_t world_lock = TC_MUTEX_INIT;
+
+/* Requests to the coordinator. A mutator may be stopped while holding
+ * ctl.lock, so the coordinator never takes it with the world stopped. */
+static struct {
+  pthread_mutex_t lock;
+  pthread_cond_t wake, done_cv;
+  bool running;            /* the coordinator thread exists */
+  bool trigger;            /* a heap-triggered cycle was requested */
+  uint32_t started, done;  /* cycles started / completed */
+  uint32_t force_target;   /* run cycles until this one is started */
+} ctl = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, PTHREAD_COND_INITIALIZER,
+         false, false, 0, 0, 0};
 
 static uint64_t compute_goal(uint64_t marked, int percent) {
   if (percent < 0) return UINT64_MAX;
@@ -36,40 +57,111 @@ static uint64_t compute_goal(uint64_t marked, int percent) {
   return goal > minimum ? goal : minimum;
 }
 
+static uint64_t compute_trigger(uint64_t marked, uint64_t goal) {
+  if (goal == UINT64_MAX || tc_gc.mode == TC_MODE_STW || goal <= marked) return goal;
+  return marked + (goal - marked) / 10 * 8;
+}
+
+static void set_goal(uint64_t marked, int percent) {
+  uint64_t goal = compute_goal(marked, percent);
+  tc_atomic_store_relaxed(&tc_gc.goal, goal);
+  tc_atomic_store_relaxed(&tc_gc.trigger, compute_trigger(marked, goal));
+}
+
 void tc_gc_init(void) {
-  tc_gc.percent = tc_options.percent;
-  tc_gc.goal = compute_goal(0, tc_gc.percent);
+  static bool once;
+  if (!once) tc_gc.percent = tc_options.percent;
+  once = true;
+  set_goal(tc_gc.heap_marked, tc_atomic_load_relaxed(&tc_gc.percent));
 }
 
-uint64_t tc_gc_goal(void) {
-  uint64_t g = tc_atomic_load_relaxed(&tc_gc.goal);
-  return g;
+uint64_t tc_gc_goal(void) { return tc_atomic_load_relaxed(&tc_gc.goal); }
+
+/* ---- stopping the world -------------------------------------------------- */
+
+static uint64_t stop_world(void) {
+  tc_mutex_lock(&world_lock);
+  tc_sweep_pause();
+  tc_mutex_lock(&tc_threads.lock);
+  uint64_t t = tc_nanotime();
+  tc_stw_stop(NULL);
+  return t;
 }
 
-/* Steps 2-3, world stopped. */
-static void mark_and_terminate(tc_thread_t *self, uintptr_t sp, tc_cycle_record_t *rec) {
+static void start_world(void) {
+  tc_stw_start(NULL);
+  tc_mutex_unlock(&tc_threads.lock);
+  tc_sweep_resume();
+  tc_mutex_unlock(&world_lock);
+}
+
+void tc_gc_with_world_stopped(void (*fn)(void *), void *arg) {
+  tc_thread_t *self = tc_thread_current();
+  tc_mutex_lock(&world_lock);
+  tc_sweep_pause();
+  tc_mutex_lock(&tc_threads.lock);
+  tc_stw_stop(self);
+  fn(arg);
+  tc_stw_start(self);
+  tc_mutex_unlock(&tc_threads.lock);
+  tc_sweep_resume();
+  tc_mutex_unlock(&world_lock);
+}
+
+static void flush_mcaches(void) {
+  for (tc_thread_t *t = tc_threads.list; t; t = t->next) tc_mcache_release_all(t->mcache);
+}
+
+/* ---- the cycle ----------------------------------------------------------- */
+
+/* Pause 1 of the concurrent modes. World stopped. */
+static void mark_begin(tc_cycle_record_t *rec, tc_mark_result_t *mr) {
   if (TC_DEBUG >= 1 && !tc_sweep_done())
     tc_throw("sweep termination: unswept spans remain at mark start");
-  tc_mark_result_t mr;
-  tc_mark_stw(self, sp, &mr);
-  /* Mark termination. */
+  /* Spans cached from here on are cached black (mcentral.c). */
+  flush_mcaches();
+  tc_pool_cleanup();
+  tc_atomic_store_relaxed(&tc_gc.black_bytes, 0);
+  tc_atomic_store_relaxed(&tc_gc.marking, 1);
+  if (tc_gc.mode == TC_MODE_BARRIER) tc_atomic_store_relaxed(&gc_barrier_active_, 1);
+  tc_mark_begin(mr);
+  (void)rec;
+}
+
+/* The end of mark termination, every mode. World stopped. */
+static void mark_done(tc_cycle_record_t *rec, const tc_mark_result_t *mr) {
+  tc_special_mark_done();
+  tc_atomic_store_relaxed(&gc_barrier_active_, 0);
+  tc_atomic_store_relaxed(&tc_gc.marking, 0);
   tc_atomic_add_acq_rel(&tc_mheap.sweepgen, 2);
   tc_sweep_start_cycle();
   tc_bucket_next_cycle(); /* heap profile: a new publication cycle (no locks) */
-  for (tc_thread_t *t = tc_threads.list; t; t = t->next) tc_mcache_release_all(t->mcache);
-  tc_gc.heap_marked = mr.bytes_marked;
-  tc_atomic_store_relaxed(&tc_gc.heap_live, (int64_t)mr.bytes_marked);
-  rec->heap_marked = mr.bytes_marked;
-  rec->stack_bytes = mr.stack_bytes;
-  rec->global_bytes = mr.global_bytes;
-  rec->heap_scan_bytes = mr.heap_scan_bytes;
-  rec->next_goal = compute_goal(mr.bytes_marked, tc_atomic_load_relaxed(&tc_gc.percent));
-  tc_atomic_store_relaxed(&tc_gc.goal, rec->next_goal);
+  flush_mcaches();        /* after marking is off: the last black spans are counted */
+  uint64_t black = tc_atomic_load_relaxed(&tc_gc.black_bytes);
+  uint64_t marked = mr->bytes_marked + black;
+  tc_gc.heap_marked = marked;
+  tc_atomic_store_relaxed(&tc_gc.heap_live, (int64_t)marked);
+  rec->heap_marked = marked;
+  rec->black_bytes = black;
+  rec->stack_bytes = mr->stack_bytes;
+  rec->global_bytes = mr->global_bytes;
+  rec->heap_scan_bytes = mr->heap_scan_bytes;
+  rec->rounds = mr->rounds;
+  rec->dirty_pages = mr->dirty_pages;
+  rec->final_dirty_pages = mr->final_dirty_pages;
+  rec->term_scan_bytes = mr->term_scan_bytes;
+  rec->mark_cpu_ns = mr->mark_cpu_ns;
+  rec->assist_ns = mr->assist_ns;
+  set_goal(marked, tc_atomic_load_relaxed(&tc_gc.percent));
+  rec->next_goal = tc_gc_goal();
 }
 
-static TC_NOINLINE void run_locked(tc_thread_t *self, bool forced) {
+static void run_cycle(uint32_t num, bool forced) {
   tc_cycle_record_t rec = {0};
+  tc_mark_result_t mr;
+  rec.num = num;
   rec.forced = forced;
+  rec.mode = tc_gc.mode;
   rec.start_ns = tc_nanotime();
   rec.heap_live_start = (uint64_t)tc_atomic_load_relaxed(&tc_gc.heap_live);
   rec.goal = tc_gc_goal();
@@ -78,63 +170,127 @@ static TC_NOINLINE void run_locked(tc_thread_t *self, bool forced) {
   tc_sweep_finish();
   tc_roots_refresh();
   tc_mark_prepare();
-  /* 2. Stop the world. Registers of this thread go to its stack first. */
-  __builtin_unwind_init();
-  volatile uintptr_t marker = 0;
-  tc_sweep_pause();
-  tc_mutex_lock(&tc_threads.lock);
-  rec.stw_start_ns = tc_nanotime();
-  tc_stw_stop(self);
-  mark_and_terminate(self, (uintptr_t)&marker, &rec);
-  rec.num = ++cycles_started;
+  if (tc_gc.mode == TC_MODE_STW) {
+    rec.stw_start_ns = stop_world();
+    if (TC_DEBUG >= 1 && !tc_sweep_done())
+      tc_throw("sweep termination: unswept spans remain at mark start");
+    tc_pool_cleanup();
+    tc_mark_stw(&mr);
+    mark_done(&rec, &mr);
+  } else {
+    if (tc_gc.mode == TC_MODE_CONCURRENT)
+      tc_dirty_reset(tc_arenas.lo, tc_arenas.lo + tc_atomic_load_acquire(&tc_arenas.committed));
+    /* 2. Pause 1. */
+    uint64_t t1 = stop_world();
+    mark_begin(&rec, &mr);
+    rec.stw1_ns = tc_nanotime() - t1;
+    start_world();
+    /* 3. Concurrent mark. */
+    rec.mark_start_ns = tc_nanotime();
+    tc_mark_concurrent(&mr);
+    rec.mark_end_ns = tc_nanotime();
+    /* 4. Pause 2: mark termination. */
+    rec.stw_start_ns = stop_world();
+    tc_mark_terminate(&mr);
+    mark_done(&rec, &mr);
+  }
   uint64_t end = tc_nanotime();
-  tc_stats_record_cycle_stw(&rec, end - rec.stw_start_ns, tc_unixnanos());
-  tc_stw_start(self);
-  tc_mutex_unlock(&tc_threads.lock);
-  tc_bucket_flush(); /* heap profile: publish the cycle that just ended */
-  tc_sweep_resume();
+  rec.stw2_ns = end - rec.stw_start_ns;
+  tc_stats_record_cycle_stw(&rec, tc_unixnanos());
+  start_world();
   rec.stw_end_ns = end;
-  (void)marker;
-  /* 4. Concurrent sweep. */
+  tc_bucket_flush(); /* heap profile: publish the cycle that just ended */
+  /* 5. Concurrent sweep; finalizers. */
   tc_sweep_wake();
+  tc_finalizer_wake();
+  if (tc_options.trace)
+    tc_warn("gc %u: mode %d stw1 %.3f ms mark %.3f ms (rounds %u, dirty %lu, final dirty %lu) stw2 %.3f ms marked %lu black %lu assist %.3f ms",
+            rec.num, rec.mode, rec.stw1_ns / 1e6, (rec.mark_end_ns - rec.mark_start_ns) / 1e6, rec.rounds,
+            (unsigned long)rec.dirty_pages, (unsigned long)rec.final_dirty_pages, rec.stw2_ns / 1e6,
+            (unsigned long)rec.heap_marked, (unsigned long)rec.black_bytes, rec.assist_ns / 1e6);
+}
+
+/* ---- the coordinator ----------------------------------------------------- */
+
+static void *coordinator(void *arg) {
+  sigset_t all;
+  sigfillset(&all);
+  pthread_sigmask(SIG_BLOCK, &all, NULL);
+  pthread_mutex_lock(&ctl.lock);
+  for (;;) {
+    while (!ctl.trigger && ctl.force_target <= ctl.started)
+      pthread_cond_wait(&ctl.wake, &ctl.lock);
+    bool forced = ctl.force_target > ctl.started;
+    ctl.trigger = false;
+    if (!forced && !tc_gc_should_trigger()) {
+      tc_atomic_store_relaxed(&tc_gc.cycle_active, 0);
+      continue;
+    }
+    uint32_t num = ++ctl.started;
+    pthread_mutex_unlock(&ctl.lock);
+    tc_mutex_lock(&cycle_lock);
+    run_cycle(num, forced);
+    tc_mutex_unlock(&cycle_lock);
+    pthread_mutex_lock(&ctl.lock);
+    ctl.done = num;
+    if (!ctl.trigger && ctl.force_target <= ctl.started)
+      tc_atomic_store_relaxed(&tc_gc.cycle_active, 0);
+    pthread_cond_broadcast(&ctl.done_cv);
+  }
+  return NULL;
+}
+
+/* Caller holds ctl.lock. */
+static void ensure_coordinator(void) {
+  if (ctl.running) return;
+  pthread_t th;
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+  int err = pthread_create(&th, &attr, coordinator, NULL);
+  pthread_attr_destroy(&attr);
+  if (err != 0) tc_throw("cannot start the collector thread (error %d)", err);
+  ctl.running = true;
 }
 
 void tc_gc_run(bool forced) {
-  tc_thread_t *self = tc_thread_current();
-  if (self == NULL) return;
-  tc_mutex_lock(&cycle_lock);
-  if (forced || tc_gc_should_trigger()) run_locked(self, forced);
-  tc_mutex_unlock(&cycle_lock);
-  if (forced) {
-    tc_sweep_finish(); /* like runtime.GC: the heap is swept on return */
-    tc_bucket_post_sweep(); /* so the heap profile is as of this cycle */
+  if (tc_thread_current() == NULL) return;
+  if (!forced) {
+    /* Many allocations see the trigger crossed; one wakes the coordinator. */
+    if (tc_atomic_load_relaxed(&tc_gc.cycle_active)) return;
+    if (tc_atomic_exchange_acq_rel(&tc_gc.cycle_active, 1)) return;
+    pthread_mutex_lock(&ctl.lock);
+    ensure_coordinator();
+    ctl.trigger = true;
+    pthread_cond_signal(&ctl.wake);
+    pthread_mutex_unlock(&ctl.lock);
+    return;
   }
-}
-
-void tc_gc_with_world_stopped(void (*fn)(void *), void *arg) {
-  tc_thread_t *self = tc_thread_current();
-  tc_mutex_lock(&cycle_lock);
-  tc_sweep_pause();
-  tc_mutex_lock(&tc_threads.lock);
-  tc_stw_stop(self);
-  fn(arg);
-  tc_stw_start(self);
-  tc_mutex_unlock(&tc_threads.lock);
-  tc_sweep_resume();
-  tc_mutex_unlock(&cycle_lock);
+  pthread_mutex_lock(&ctl.lock);
+  ensure_coordinator();
+  uint32_t target = ctl.started + 1;
+  if (ctl.force_target < target) ctl.force_target = target;
+  tc_atomic_store_relaxed(&tc_gc.cycle_active, 1);
+  pthread_cond_signal(&ctl.wake);
+  while ((int32_t)(ctl.done - target) < 0) pthread_cond_wait(&ctl.done_cv, &ctl.lock);
+  pthread_mutex_unlock(&ctl.lock);
+  tc_sweep_finish();      /* like runtime.GC: the heap is swept on return */
+  tc_bucket_post_sweep(); /* so the heap profile is as of this cycle */
 }
 
 /* ---- fork ---------------------------------------------------------------- */
 
-/* fork(): cycles and the background sweeper are held off, the registry is
- * locked, and every other registered thread is let out of (and kept out of)
- * its no-stop regions, so no span operation is half done and no allocator
- * lock is held (thread.h). The world is not stopped: glibc takes malloc and
- * stdio locks after these handlers, and a stopped thread could hold one.
- * The central and heap locks are then taken, against the (unregistered)
- * background sweeper's last span. */
+/* fork(): cycles (a running one is waited out), other stops and the
+ * background sweeper are held off, the registry is locked, and every other
+ * registered thread is let out of (and kept out of) its no-stop regions, so
+ * no span operation is half done and no allocator lock is held (thread.h).
+ * The world is not stopped: glibc takes malloc and stdio locks after these
+ * handlers, and a stopped thread could hold one. The central and heap locks
+ * are then taken, against the (unregistered) background sweeper's last
+ * span. */
 void tc_gc_fork_prepare(void) {
   tc_mutex_lock(&cycle_lock);
+  tc_mutex_lock(&world_lock);
   tc_sweep_pause();
   tc_mutex_lock(&tc_threads.lock);
   tc_thread_fork_quiesce();
@@ -152,19 +308,32 @@ void tc_gc_fork_parent(void) {
   fork_release();
   tc_mutex_unlock(&tc_threads.lock);
   tc_sweep_resume();
+  tc_mutex_unlock(&world_lock);
   tc_mutex_unlock(&cycle_lock);
 }
 
 void tc_gc_fork_child(void) {
   /* Only this thread exists. Locks were taken by it, so unlocking is valid;
    * state owned by threads that vanished is rebuilt: their cached spans
-   * (counts repaired) go back to the central lists. */
+   * (counts repaired) go back to the central lists; the coordinator,
+   * markers, sweeper and finalizer thread are started again on demand. */
   fork_release();
   tc_thread_after_fork_child();
   tc_mark_after_fork_child();
   tc_mutex_unlock(&tc_threads.lock);
   tc_sweep_resume();
   tc_sweep_after_fork_child();
+  tc_dirty_after_fork_child(tc_arenas.lo, tc_arenas.committed);
+  tc_finalizer_after_fork_child();
+  pthread_mutex_init(&ctl.lock, NULL);
+  pthread_cond_init(&ctl.wake, NULL);
+  pthread_cond_init(&ctl.done_cv, NULL);
+  ctl.running = false;
+  ctl.trigger = false;
+  ctl.force_target = ctl.started;
+  ctl.done = ctl.started;
+  tc_gc.cycle_active = 0;
+  tc_mutex_unlock(&world_lock);
   tc_mutex_unlock(&cycle_lock);
 }
 
@@ -173,10 +342,13 @@ void tc_gc_fork_child(void) {
 __attribute__((visibility("default"))) void gc_collect(void) { tc_gc_run(true); }
 
 __attribute__((visibility("default"))) int gc_set_percent(int percent) {
-  tc_thread_current();
-  tc_mutex_lock(&cycle_lock);
+  tc_thread_t *t = tc_thread_current();
+  /* Inside a no-stop region: no mark termination rewrites the goal between
+   * reading heap_marked and storing the new goal. */
+  if (t) tc_thread_nostop_enter(t);
   int old = tc_atomic_exchange_acq_rel(&tc_gc.percent, percent < 0 ? -1 : percent);
-  tc_atomic_store_relaxed(&tc_gc.goal, compute_goal(tc_gc.heap_marked, percent < 0 ? -1 : percent));
-  tc_mutex_unlock(&cycle_lock);
+  set_goal(tc_gc.heap_marked, percent < 0 ? -1 : percent);
+  if (t) tc_thread_nostop_exit(t);
+  if (tc_gc_should_trigger()) tc_gc_run(false);
   return old;
 }

@@ -1,23 +1,43 @@
 /*
- * cycle.h - the GC cycle state machine and the heap trigger.
+ * cycle.h - the GC cycle state machine, its coordinator thread and the heap
+ * trigger.
  *
- * A cycle (stop-the-world marking in this version; docs/design.md):
- *   0. Trigger: heap_live reaches the goal (allocation slow path) or
- *      gc_collect. Cycles are serialized by tc_gc.lock; a heap-triggered
- *      request that finds the heap back under the goal does nothing.
- *   1. Sweep termination (world running): finish sweeping the last cycle's
- *      spans; refresh global roots (dl_iterate_phdr is unsafe once stopped).
- *   2. Stop the world (stw.c). Mark in parallel from all roots (mark.c).
- *   3. Mark termination: sweepgen += 2 (every span now needs sweeping),
- *      flush every thread's mcache, heap_marked = bytes marked, heap_live =
- *      heap_marked, next goal = heap_marked * (1 + GCPERCENT/100) (at least
- *      4 MiB * GCPERCENT/100), record the pause. Restart the world.
- *   4. Sweep concurrently (sweep.c); gc_collect sweeps everything itself.
+ * Cycles run on a coordinator thread (unregistered, all signals blocked, so
+ * never stopped). A mutator whose allocation finds heap_live at the trigger
+ * wakes it and goes on; gc_collect waits for a full cycle that starts after
+ * the call (Go's runtime.GC), then sweeps. A cycle, in GCMODE=concurrent
+ * and barrier (docs/modes.md):
+ *   1. Sweep termination, world running: finish sweeping the last cycle's
+ *      spans; refresh global roots (dl_iterate_phdr is unsafe once
+ *      stopped); concurrent mode re-protects the pages written since the
+ *      last cycle (dirty.h).
+ *   2. Stop the world (pause 1): flush every mcache, empty pools into their
+ *      victim caches, turn marking on (allocate black; in barrier mode the
+ *      write barrier), scan stacks, registers, TLS and user roots
+ *      (mark.h tc_mark_begin). Restart.
+ *   3. Concurrent mark (mark.h tc_mark_concurrent).
+ *   4. Stop the world (pause 2, mark termination): re-scan and drain
+ *      (tc_mark_terminate); clear weak handles and queue finalizers of
+ *      unreachable objects (special.h); turn marking off; sweepgen += 2
+ *      (every span now needs sweeping); flush every mcache; heap_marked =
+ *      bytes marked + bytes allocated black; heap_live = heap_marked; next
+ *      goal; record the pauses. Restart.
+ *   5. Sweep concurrently (sweep.c); run finalizers (finalizer thread).
+ * GCMODE=stw: steps 2-4 are one pause that marks everything (tc_mark_stw).
  *
  * heap_live (Go's heapLive): bytes in spans held by mcaches (whole spans
  * minus what was allocated before caching) plus everything marked or
  * allocated since the last mark; reset at mark termination. Checked against
- * the goal only on span refills and large allocations.
+ * the trigger only on span refills and large allocations.
+ * goal = heap_marked * (1 + GCPERCENT/100), at least 4 MiB * GCPERCENT/100;
+ * the trigger is the goal in stw mode and heap_marked + 80% of the runway
+ * in the concurrent modes, so marking can finish before the goal (issue 4
+ * replaces this with Go's pacer).
+ *
+ * Locks (outer first): cycle_lock (held by the coordinator for a whole
+ * cycle; fork), world_lock (every stop of the world: cycles,
+ * gc_read_memstats, gc_set_profile_rate), then the sweep gate and
+ * tc_threads.lock.
  * Go: runtime/mgc.go.
  */
 #ifndef TC_CYCLE_H
@@ -26,11 +46,21 @@
 #include "atomic.h"
 #include "base.h"
 
+/* gc_mode_t values (tricolor.h). */
+enum { TC_MODE_CONCURRENT = 0, TC_MODE_BARRIER = 1, TC_MODE_STW = 2 };
+
 typedef struct tc_gcstate {
   int64_t heap_live;      /* atomic */
   uint64_t goal;          /* atomic; UINT64_MAX when collection is off */
+  uint64_t trigger;       /* atomic; heap_live that starts a cycle */
   uint64_t heap_marked;   /* written at mark termination */
   int percent;            /* atomic; negative = off */
+  int mode;               /* TC_MODE_*; fixed once the heap is in use */
+  /* 1 from mark begin to mark termination; switched with the world
+   * stopped, so stable inside a no-stop region. */
+  int marking;
+  uint64_t black_bytes;   /* atomic; bytes allocated during this mark */
+  int cycle_active;       /* atomic; a cycle is requested or running */
 } tc_gcstate_t;
 
 extern tc_gcstate_t tc_gc;
@@ -39,16 +69,20 @@ TC_INLINE void tc_gc_heap_live_add(int64_t d) { tc_atomic_add_relaxed(&tc_gc.hea
 
 TC_INLINE bool tc_gc_should_trigger(void) {
   return (uint64_t)tc_atomic_load_relaxed(&tc_gc.heap_live) >=
-         tc_atomic_load_relaxed(&tc_gc.goal);
+         tc_atomic_load_relaxed(&tc_gc.trigger);
 }
+
+/* Marking is on (read inside a no-stop region, or world stopped). */
+TC_INLINE bool tc_gc_marking(void) { return tc_atomic_load_relaxed(&tc_gc.marking) != 0; }
 
 uint64_t tc_gc_goal(void);
 void tc_gc_init(void);
 
-/* Runs a cycle: heap-triggered (forced=false) or gc_collect (forced=true). */
+/* Requests a heap-triggered cycle (forced=false: returns at once) or runs a
+ * full one and waits for it (forced=true, gc_collect). */
 void tc_gc_run(bool forced);
 
-/* Runs fn(arg) with the world stopped (and no cycle or sweeper running). */
+/* Runs fn(arg) with the world stopped (not inside a cycle's pause). */
 void tc_gc_with_world_stopped(void (*fn)(void *), void *arg);
 
 /* fork(): take every collector lock before, release after. */

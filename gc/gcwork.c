@@ -135,6 +135,26 @@ bool tc_gcwork_get_slow(tc_gcwork_t *w, tc_workentry_t *out) {
   return true;
 }
 
+bool tc_gcwork_try_get_global(tc_gcwork_t *w) {
+  if (__atomic_load_n(&work.full, __ATOMIC_RELAXED) == NULL) return false; /* racy peek */
+  pthread_mutex_lock(&work.lock);
+  tc_workbuf_t *b = work.full;
+  if (b) work.full = b->next;
+  pthread_mutex_unlock(&work.lock);
+  if (b == NULL) return false;
+  TC_ASSERT(w->buf1->n == 0);
+  put_empty(w->buf1);
+  w->buf1 = b;
+  return true;
+}
+
+bool tc_gcwork_pending(void) {
+  pthread_mutex_lock(&work.lock);
+  bool any = work.full != NULL;
+  pthread_mutex_unlock(&work.lock);
+  return any;
+}
+
 bool tc_gcwork_others_waiting(void) {
   return __atomic_load_n(&work.nwait, __ATOMIC_RELAXED) > 0;
 }

@@ -48,6 +48,12 @@ bool tc_gcwork_get_slow(tc_gcwork_t *w, tc_workentry_t *out);
 /* Shares half of w's work when other markers are waiting. */
 void tc_gcwork_balance(tc_gcwork_t *w);
 bool tc_gcwork_others_waiting(void);
+/* True if the global list holds work (e.g. flushed by mutators' write
+ * barriers between phases). */
+bool tc_gcwork_pending(void);
+/* Moves one full buffer from the global list into w's (empty) buf1 without
+ * waiting and without taking part in termination (mark assists). */
+bool tc_gcwork_try_get_global(tc_gcwork_t *w);
 uint64_t tc_gcwork_sys(void);
 
 TC_INLINE void tc_gcwork_put(tc_gcwork_t *w, uintptr_t addr, uintptr_t len) {

@@ -3,7 +3,7 @@
  * (signals and GCPROCS come from them), then the heap profiler (the sampling
  * rate must be known before the first mcache draws its countdown), the heap,
  * central lists, threads, stop-the-world signals, roots, statistics and the
- * pacer state.
+ * marking mode with the pacer state.
  */
 #include "init.h"
 
@@ -13,6 +13,7 @@
 #include "error.h"
 #include "mcentral.h"
 #include "mheap.h"
+#include "mode.h"
 #include "options.h"
 #include "pprof.h"
 #include "roots.h"
@@ -31,7 +32,7 @@ static void init_once(void) {
   tc_stw_init();
   tc_roots_init();
   tc_stats_init();
-  tc_gc_init();
+  tc_mode_init(); /* GCMODE; sets the pacer's goal and trigger */
   pthread_atfork(tc_gc_fork_prepare, tc_gc_fork_parent, tc_gc_fork_child);
 }
 

@@ -1,5 +1,5 @@
 /*
- * mark.c - conservative parallel marking (mark.h).
+ * mark.c - conservative parallel and concurrent marking (mark.h).
  */
 #include "mark.h"
 
@@ -9,26 +9,47 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "arena.h"
+#include "checkmark.h"
+#include "cycle.h"
+#include "dirty.h"
 #include "error.h"
 #include "findobject.h"
 #include "gcwork.h"
 #include "options.h"
+#include "os.h"
 #include "roots.h"
+#include "special.h"
 #include "thread.h"
 
-/* Other markers are offered work every this many scanned entries. */
+/* Other markers are offered work, and a fractional worker checks its
+ * budget, every this many scanned entries. */
 #define BALANCE_INTERVAL 64
+
+/* A fractional worker over its budget sleeps at most this long at a time. */
+#define FRACTION_SLEEP_MAX_NS 2000000
+
+/* How a marker spends a phase: unlimited (util 0), or as Go's fractional
+ * worker, busy at most util of the wall time since start. */
+typedef struct duty {
+  double util;
+  uint64_t start_ns;
+  uint64_t busy_ns;
+} duty_t;
 
 static struct {
   int nhelpers;              /* helper threads running */
   pthread_t helpers[TC_MAX_PROCS];
   sem_t start, done;
   int nactive;               /* helpers taking part in this phase */
-  uint64_t bytes_marked;     /* atomic; summed by helpers */
+  uint64_t bytes_marked;     /* atomic; summed by helpers and mutators */
   uint64_t scan_bytes;       /* atomic */
+  uint64_t helper_ns;        /* atomic; helpers' busy time, concurrent phases */
+  uint64_t assist_ns;        /* atomic; mutators' assist time */
+  bool concurrent_phase;     /* helpers record their time */
 } mk;
 
 TC_INLINE void grey(tc_gcwork_t *w, uintptr_t addr) {
@@ -64,6 +85,11 @@ static void scan_range(tc_gcwork_t *w, uintptr_t lo, uintptr_t hi) {
   }
 }
 
+static void sleep_ns(uint64_t ns) {
+  struct timespec ts = {(time_t)(ns / 1000000000u), (long)(ns % 1000000000u)};
+  nanosleep(&ts, NULL);
+}
+
 /* Objects are prefetched this many scans before they are scanned: the
  * marker is bound by cache misses on the objects it visits, and a gray
  * queue popped LIFO gives a prefetch no time to land (Cher, Hosking and
@@ -72,35 +98,69 @@ static void scan_range(tc_gcwork_t *w, uintptr_t lo, uintptr_t hi) {
  * further ~10% with 16 (32 gains nothing more). */
 #define PREFETCH_FIFO 16
 
-static void drain(tc_gcwork_t *w) {
-  tc_workentry_t fifo[PREFETCH_FIFO];
-  unsigned head = 0, count = 0, n = 0;
+typedef struct fifo {
+  tc_workentry_t e[PREFETCH_FIFO];
+  unsigned head, count;
+} fifo_t;
+
+/* A fractional worker over budget: give the work back, sleep. */
+static void duty_pause(tc_gcwork_t *w, fifo_t *f, duty_t *d, uint64_t *slice_start) {
+  uint64_t now = tc_nanotime();
+  d->busy_ns += now - *slice_start;
+  double allowed = d->util * (double)(now - d->start_ns);
+  if ((double)d->busy_ns <= allowed) {
+    *slice_start = now;
+    return;
+  }
+  while (f->count > 0) {
+    tc_gcwork_put(w, f->e[f->head].addr, f->e[f->head].len);
+    f->head = (f->head + 1) % PREFETCH_FIFO;
+    f->count--;
+  }
+  tc_gcwork_flush(w);
+  uint64_t owed = (uint64_t)(((double)d->busy_ns - allowed) / d->util);
+  sleep_ns(owed < FRACTION_SLEEP_MAX_NS ? owed : FRACTION_SLEEP_MAX_NS);
+  *slice_start = tc_nanotime();
+}
+
+static void drain(tc_gcwork_t *w, duty_t *duty) {
+  fifo_t f = {.head = 0, .count = 0};
+  unsigned n = 0;
+  uint64_t slice_start = duty ? tc_nanotime() : 0;
   tc_workentry_t e;
   for (;;) {
     if (tc_gcwork_try_get_local(w, &e)) {
       __builtin_prefetch((const void *)e.addr);
-      if (count < PREFETCH_FIFO) {
-        fifo[(head + count++) % PREFETCH_FIFO] = e;
+      if (f.count < PREFETCH_FIFO) {
+        f.e[(f.head + f.count++) % PREFETCH_FIFO] = e;
         continue;
       }
-      tc_workentry_t old = fifo[head];
-      fifo[head] = e;
-      head = (head + 1) % PREFETCH_FIFO;
+      tc_workentry_t old = f.e[f.head];
+      f.e[f.head] = e;
+      f.head = (f.head + 1) % PREFETCH_FIFO;
       scan_range(w, old.addr, old.addr + old.len);
-    } else if (count > 0) {
+    } else if (f.count > 0) {
       /* Empty the FIFO before looking elsewhere: a marker must never wait
        * for others while it holds unscanned work. */
-      tc_workentry_t old = fifo[head];
-      head = (head + 1) % PREFETCH_FIFO;
-      count--;
+      tc_workentry_t old = f.e[f.head];
+      f.head = (f.head + 1) % PREFETCH_FIFO;
+      f.count--;
       scan_range(w, old.addr, old.addr + old.len);
     } else {
-      if (!tc_gcwork_get(w, &e)) break;
+      if (duty) duty->busy_ns += tc_nanotime() - slice_start;
+      bool got = tc_gcwork_get(w, &e);
+      if (duty) slice_start = tc_nanotime();
+      if (!got) break;
       scan_range(w, e.addr, e.addr + e.len);
     }
-    if (++n % BALANCE_INTERVAL == 0 && tc_gcwork_others_waiting()) tc_gcwork_balance(w);
+    if (++n % BALANCE_INTERVAL == 0) {
+      if (tc_gcwork_others_waiting()) tc_gcwork_balance(w);
+      if (duty) duty_pause(w, &f, duty, &slice_start);
+    }
   }
 }
+
+/* ---- helper threads ------------------------------------------------------ */
 
 static void *helper_main(void *arg) {
   sigset_t all;
@@ -108,12 +168,14 @@ static void *helper_main(void *arg) {
   pthread_sigmask(SIG_BLOCK, &all, NULL);
   for (;;) {
     while (sem_wait(&mk.start) != 0) {}
+    uint64_t t0 = tc_nanotime();
     tc_gcwork_t w;
     tc_gcwork_init(&w);
-    drain(&w);
+    drain(&w, NULL);
     tc_gcwork_dispose(&w);
     tc_atomic_add_relaxed(&mk.bytes_marked, w.bytes_marked);
     tc_atomic_add_relaxed(&mk.scan_bytes, w.scan_bytes);
+    if (mk.concurrent_phase) tc_atomic_add_relaxed(&mk.helper_ns, tc_nanotime() - t0);
     sem_post(&mk.done);
   }
   return NULL;
@@ -137,6 +199,21 @@ void tc_mark_prepare(void) {
 
 void tc_mark_after_fork_child(void) { mk.nhelpers = 0; }
 
+/* Drains the global queue with the coordinator (w, duty) and nhelp helpers
+ * until every participant runs dry. */
+static void run_phase(tc_gcwork_t *w, int nhelp, duty_t *duty, bool concurrent) {
+  if (nhelp > mk.nhelpers) nhelp = mk.nhelpers;
+  mk.concurrent_phase = concurrent;
+  tc_gcwork_flush(w);
+  tc_gcwork_begin_phase(1 + nhelp);
+  for (int i = 0; i < nhelp; i++) sem_post(&mk.start);
+  drain(w, duty);
+  for (int i = 0; i < nhelp; i++)
+    while (sem_wait(&mk.done) != 0) {}
+}
+
+/* ---- roots --------------------------------------------------------------- */
+
 /* Queues a root range in chunks. */
 static void put_root(uintptr_t lo, uintptr_t hi, void *ctx) {
   tc_gcwork_t *w = ctx;
@@ -146,6 +223,11 @@ static void put_root(uintptr_t lo, uintptr_t hi, void *ctx) {
     lo += TC_SCAN_CHUNK;
   }
   if (lo < hi) tc_gcwork_put(w, lo, hi - lo);
+}
+
+/* Scans a root range at once (its memory may change or vanish later). */
+static void scan_root_now(uintptr_t lo, uintptr_t hi, void *ctx) {
+  scan_range(ctx, lo, hi);
 }
 
 /* Lowest mapped address of the main thread's stack: the start of the
@@ -179,7 +261,7 @@ static uintptr_t main_stack_mapped_lo(void) {
 /* The normal stack of a thread stopped on an alternate signal stack: its
  * interrupted stack pointer is in a signal frame we cannot locate, so the
  * whole mapped stack is scanned (conservatively more, never less). */
-static void put_whole_stack(tc_gcwork_t *w, const tc_thread_t *t) {
+static void whole_stack(tc_root_fn fn, void *ctx, const tc_thread_t *t) {
   uintptr_t lo = t->stack_lo;
   if (t->tid == getpid()) {
     /* The main thread's reported stack is its rlimit; only part is mapped. */
@@ -188,46 +270,270 @@ static void put_whole_stack(tc_gcwork_t *w, const tc_thread_t *t) {
       tc_throw("cannot find the main thread's stack mapping");
     if (mapped > lo) lo = mapped;
   }
-  put_root(lo, t->stack_hi, w);
+  fn(lo, t->stack_hi, ctx);
 }
 
-static uint64_t queue_stacks(tc_gcwork_t *w, tc_thread_t *self, uintptr_t self_sp) {
+/* Every stopped thread's stack (from its stop pointer; the kernel saved its
+ * registers in the signal frame below it) and static TLS. World stopped;
+ * the caller is not a registered thread. */
+static uint64_t for_each_stack(tc_root_fn fn, void *ctx) {
   uint64_t bytes = 0;
   for (tc_thread_t *t = tc_threads.list; t; t = t->next) {
-    uintptr_t sp = t == self ? self_sp : t->stop_sp;
+    uintptr_t sp = t->stop_sp;
     if (sp >= t->stack_lo && sp <= t->stack_hi) {
-      put_root(sp, t->stack_hi, w);
+      fn(sp, t->stack_hi, ctx);
       bytes += t->stack_hi - sp;
-    } else if (t != self && t->alt_hi != 0 && sp >= t->alt_lo && sp <= t->alt_hi) {
-      put_root(sp, t->alt_hi, w);
-      put_whole_stack(w, t);
+    } else if (t->alt_hi != 0 && sp >= t->alt_lo && sp <= t->alt_hi) {
+      fn(sp, t->alt_hi, ctx);
+      whole_stack(fn, ctx, t);
       bytes += t->alt_hi - sp + t->stack_hi - t->stack_lo;
     } else {
       tc_throw("thread %d stack pointer 0x%lx outside its stack [0x%lx, 0x%lx)",
                (int)t->tid, (unsigned long)sp, (unsigned long)t->stack_lo,
                (unsigned long)t->stack_hi);
     }
-    tc_roots_for_each_tls(t, put_root, w);
+    tc_roots_for_each_tls(t, fn, ctx);
   }
   return bytes;
 }
 
-void tc_mark_stw(tc_thread_t *self, uintptr_t sp, tc_mark_result_t *out) {
-  int nproc = 1 + mk.nhelpers;
-  tc_gcwork_begin_phase(nproc);
+/* Every root, queued (world stopped: nothing changes until restart). */
+static void queue_all_roots(tc_gcwork_t *w, tc_mark_result_t *out) {
+  out->stack_bytes = for_each_stack(put_root, w);
+  tc_roots_for_each_global(put_root, w);
+  tc_special_roots(put_root, put_root, w);
+  out->global_bytes = tc_roots_global_bytes();
+}
+
+static void reset_counters(void) {
   mk.bytes_marked = 0;
   mk.scan_bytes = 0;
+  mk.helper_ns = 0;
+  mk.assist_ns = 0;
+}
+
+static void collect_counters(tc_gcwork_t *w, tc_mark_result_t *out) {
+  out->bytes_marked += w->bytes_marked + tc_atomic_exchange_acq_rel(&mk.bytes_marked, 0);
+  out->heap_scan_bytes += w->scan_bytes + tc_atomic_exchange_acq_rel(&mk.scan_bytes, 0);
+  w->bytes_marked = w->scan_bytes = 0;
+}
+
+/* ---- stop-the-world mark ------------------------------------------------- */
+
+void tc_mark_stw(tc_mark_result_t *out) {
+  memset(out, 0, sizeof *out);
+  reset_counters();
   tc_gcwork_t w;
   tc_gcwork_init(&w);
-  out->stack_bytes = queue_stacks(&w, self, sp);
-  tc_roots_for_each_global(put_root, &w);
+  queue_all_roots(&w, out);
+  run_phase(&w, mk.nhelpers, NULL, false);
+  if (tc_options.checkmark) tc_checkmark_run();
+  collect_counters(&w, out);
+  tc_gcwork_dispose(&w);
+}
+
+/* ---- concurrent mark ----------------------------------------------------- */
+
+void tc_mark_begin(tc_mark_result_t *out) {
+  memset(out, 0, sizeof *out);
+  reset_counters();
+  tc_gcwork_t w;
+  tc_gcwork_init(&w);
+  out->stack_bytes = for_each_stack(scan_root_now, &w);
+  tc_roots_for_each_user(scan_root_now, &w);
+  tc_special_roots(scan_root_now, put_root, &w);
+  tc_roots_for_each_segment(put_root, &w);
   out->global_bytes = tc_roots_global_bytes();
   tc_gcwork_flush(&w);
-  for (int i = 0; i < mk.nhelpers; i++) sem_post(&mk.start);
-  drain(&w);
-  for (int i = 0; i < mk.nhelpers; i++)
-    while (sem_wait(&mk.done) != 0) {}
+  collect_counters(&w, out);
   tc_gcwork_dispose(&w);
-  out->bytes_marked = w.bytes_marked + mk.bytes_marked;
-  out->heap_scan_bytes = w.scan_bytes + mk.scan_bytes;
+}
+
+/* Go's 25% background utilization: dedicated workers, the rest as a
+ * fractional worker when rounding would miss the goal by more than 30%
+ * (gcControllerState.startCycle). */
+static void worker_split(int procs, int *dedicated, double *fraction) {
+  double goal = procs * 0.25;
+  int d = (int)(goal + 0.5);
+  double err = d / goal - 1;
+  double frac = 0;
+  if (err < -0.3 || err > 0.3) {
+    if (d > goal) d--;
+    frac = goal - d;
+  }
+  *dedicated = d;
+  *fraction = frac;
+}
+
+/* Queues the written part of every marked, allocated slot on the written
+ * pages [start, end) for another scan. */
+static void rescan_written(uintptr_t start, uintptr_t end, void *ctx) {
+  tc_gcwork_t *w = ctx;
+  uintptr_t a = start;
+  while (a < end) {
+    tc_span_t *s = tc_span_lookup(a);
+    if (s == NULL || tc_atomic_load_relaxed(&s->state) != TC_SPAN_INUSE) {
+      a = tc_align_down(a, TC_PAGE_SIZE) + TC_PAGE_SIZE;
+      continue;
+    }
+    uintptr_t span_end = s->base + (s->npages << TC_PAGE_SHIFT);
+    uintptr_t hi = end < span_end ? end : span_end;
+    if (tc_spanclass_noscan(s->spanclass)) {
+      a = hi;
+      continue;
+    }
+    uint32_t idx = tc_span_object_index(s, a);
+    for (; idx < s->nelems; idx++) {
+      uintptr_t lo = s->base + (uintptr_t)idx * s->elemsize;
+      if (lo >= hi) break;
+      if (!(tc_atomic_load_relaxed(&s->mark_bits[idx / 64]) >> (idx % 64) & 1)) continue;
+      if (!tc_span_is_allocated(s, idx) || tc_span_is_freed(s, idx)) continue;
+      uintptr_t from = lo > a ? lo : a;
+      uintptr_t to = lo + s->elemsize < hi ? lo + s->elemsize : hi;
+      put_root(from, to, w);
+    }
+    a = hi;
+  }
+}
+
+static uint64_t heap_hi(void) {
+  return tc_arenas.lo + tc_atomic_load_acquire(&tc_arenas.committed);
+}
+
+void tc_mark_concurrent(tc_mark_result_t *out) {
+  int dedicated;
+  double frac;
+  worker_split(tc_options.procs, &dedicated, &frac);
+  /* The coordinator is the fractional worker, or else a dedicated one. */
+  int nhelp = frac > 0 ? dedicated : dedicated - 1;
+  duty_t duty = {.util = frac, .start_ns = tc_nanotime(), .busy_ns = 0};
+  duty_t *dp = frac > 0 ? &duty : NULL;
+  bool pages = tc_gc.mode == TC_MODE_CONCURRENT;
+  tc_gcwork_t w;
+  tc_gcwork_init(&w);
+  uint64_t t0 = tc_nanotime();
+  run_phase(&w, nhelp, dp, true);
+  for (uint32_t round = 0; round < TC_MAX_MARK_ROUNDS; round++) {
+    uint64_t n = 0;
+    if (pages) {
+      n = tc_dirty_collect(tc_arenas.lo, heap_hi(), rescan_written, &w);
+      out->dirty_pages += n;
+      tc_gcwork_flush(&w);
+    }
+    if (!tc_gcwork_pending()) break;
+    out->rounds = round + 1;
+    run_phase(&w, nhelp, dp, true);
+    /* Few pages were written during the last drain: the rest is for mark
+     * termination. */
+    if (pages && n <= TC_FINAL_DIRTY_PAGES) break;
+  }
+  collect_counters(&w, out);
+  tc_gcwork_dispose(&w);
+  out->mark_cpu_ns = (dp ? duty.busy_ns : tc_nanotime() - t0) +
+                     tc_atomic_exchange_acq_rel(&mk.helper_ns, 0);
+  out->assist_ns = tc_atomic_exchange_acq_rel(&mk.assist_ns, 0);
+}
+
+/* Write-barrier buffers of the stopped threads. */
+static void drain_barrier_buffers(tc_gcwork_t *w) {
+  for (tc_thread_t *t = tc_threads.list; t; t = t->next) {
+    for (uint32_t i = 0; i < t->wb_n; i++) {
+      uintptr_t v = t->wb[i];
+      if (v - tc_arenas.lo < tc_atomic_load_relaxed(&tc_arenas.committed)) grey(w, v);
+    }
+    t->wb_n = 0;
+  }
+}
+
+void tc_mark_terminate(tc_mark_result_t *out) {
+  tc_gcwork_t w;
+  tc_gcwork_init(&w);
+  uint64_t scanned_before = out->heap_scan_bytes;
+  if (tc_gc.mode == TC_MODE_CONCURRENT)
+    out->final_dirty_pages = tc_dirty_collect(tc_arenas.lo, heap_hi(), rescan_written, &w);
+  else
+    drain_barrier_buffers(&w);
+  tc_mark_result_t roots = {0};
+  queue_all_roots(&w, &roots);
+  out->stack_bytes = roots.stack_bytes;
+  mk.concurrent_phase = false;
+  run_phase(&w, mk.nhelpers, NULL, false);
+  if (tc_options.checkmark) tc_checkmark_run();
+  collect_counters(&w, out);
+  tc_gcwork_dispose(&w);
+  out->term_scan_bytes = out->heap_scan_bytes - scanned_before;
+}
+
+/* ---- mutator shading (write barrier) ------------------------------------- */
+
+void tc_mark_shade(const uintptr_t *v, size_t n) {
+  tc_gcwork_t w;
+  tc_gcwork_init(&w);
+  const uintptr_t heap_lo = tc_arenas.lo;
+  const uintptr_t heap_len = tc_atomic_load_relaxed(&tc_arenas.committed);
+  for (size_t i = 0; i < n; i++)
+    if (v[i] - heap_lo < heap_len) grey(&w, v[i]);
+  tc_gcwork_flush(&w);
+  tc_atomic_add_relaxed(&mk.bytes_marked, w.bytes_marked);
+  tc_gcwork_dispose(&w);
+}
+
+void tc_mark_shade_range(uintptr_t lo, uintptr_t hi) {
+  tc_gcwork_t w;
+  tc_gcwork_init(&w);
+  scan_range(&w, lo, hi);
+  tc_gcwork_flush(&w);
+  tc_atomic_add_relaxed(&mk.bytes_marked, w.bytes_marked);
+  tc_gcwork_dispose(&w);
+}
+
+/* ---- mark assists -------------------------------------------------------- */
+
+void tc_mark_assist(uint64_t alloc_bytes) {
+  tc_thread_t *t = tc_thread_tls;
+  if (t == NULL) return;
+  int64_t live = tc_atomic_load_relaxed(&tc_gc.heap_live);
+  uint64_t trigger = tc_atomic_load_relaxed(&tc_gc.trigger);
+  uint64_t goal = tc_atomic_load_relaxed(&tc_gc.goal);
+  if ((uint64_t)live <= trigger || goal <= trigger) return;
+  /* Scan work per byte allocated grows from 1 at the trigger to 4 at the
+   * goal and beyond (a stand-in for Go's assist ratio; see mark.h). */
+  uint64_t over = (uint64_t)live - trigger;
+  uint64_t ratio = 1 + 3 * (over >= goal - trigger ? 1 : 0) + 3 * over / (goal - trigger);
+  uint64_t budget = alloc_bytes * (ratio > 4 ? 4 : ratio);
+  if (budget > TC_ASSIST_MAX_BYTES) budget = TC_ASSIST_MAX_BYTES;
+  tc_thread_nostop_enter(t);
+  if (tc_gc_marking()) {
+    uint64_t t0 = tc_nanotime();
+    tc_gcwork_t w;
+    tc_gcwork_init(&w);
+    tc_workentry_t e;
+    while (w.scan_bytes < budget) {
+      if (!tc_gcwork_try_get_local(&w, &e)) {
+        if (!tc_gcwork_try_get_global(&w)) break;
+        continue;
+      }
+      scan_range(&w, e.addr, e.addr + e.len);
+    }
+    tc_gcwork_flush(&w);
+    tc_atomic_add_relaxed(&mk.bytes_marked, w.bytes_marked);
+    tc_atomic_add_relaxed(&mk.scan_bytes, w.scan_bytes);
+    tc_gcwork_dispose(&w);
+    tc_atomic_add_relaxed(&mk.assist_ns, tc_nanotime() - t0);
+  }
+  tc_thread_nostop_exit(t);
+}
+
+/* ---- single objects ------------------------------------------------------ */
+
+bool tc_mark_is_marked(uintptr_t base) {
+  tc_object_t o;
+  if (!tc_findobject(base, &o)) return false;
+  return tc_atomic_load_relaxed(&o.span->mark_bits[o.index / 64]) >> (o.index % 64) & 1;
+}
+
+void tc_mark_set(uintptr_t base) {
+  tc_object_t o;
+  if (!tc_findobject(base, &o)) return;
+  tc_atomic_fetch_or_relaxed(&o.span->mark_bits[o.index / 64], (uint64_t)1 << (o.index % 64));
 }

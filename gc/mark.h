@@ -1,42 +1,97 @@
 /*
- * mark.h - conservative marking.
+ * mark.h - conservative tri-color marking: stop-the-world and concurrent.
  *
- * Algorithm (with the world stopped, in this version):
- *   1. Root jobs: every registered thread's stack from its saved stack
- *      pointer to its base (the parked threads' registers are in their
- *      signal frames; the collector spills its own), their static TLS, the
- *      global segments, gc_add_roots ranges and internal roots are queued as
- *      ranges, split into TC_SCAN_CHUNK pieces.
- *   2. GCPROCS markers (the collecting thread plus helper threads) drain the
- *      queue: each word of a range that falls in the heap is resolved to a
- *      span and slot in O(1) (tc_findobject); an allocated, unmarked slot is
- *      marked with an atomic or, and if its span is not noscan its slot is
- *      queued for scanning. Interior pointers count; a word pointing at a
- *      free slot or tail waste keeps nothing alive.
- *   3. When every marker is idle and the queue is empty, marking is done.
- * Invariant after marking: every slot reachable from the roots through
- * scanned slots has its mark bit set (black); nothing is gray.
- * Go: runtime/mgcmark.go (scanobject, greyobject), mgc.go (gcBgMarkWorker).
+ * Colors: a slot is white while its mark bit is clear, gray while marked
+ * with its contents queued in a work buffer (gcwork.h), black once marked
+ * and scanned. Every word of a scanned range that falls in the heap is
+ * resolved to a span and slot in O(1) (findobject.h); an allocated, unmarked
+ * slot is marked with an atomic or and, unless its span is noscan or it was
+ * gc_free'd, queued. Interior pointers count; a word pointing at a free slot
+ * or tail waste keeps nothing alive.
+ *
+ * GCMODE=stw: tc_mark_stw marks everything with the world stopped, on the
+ * collecting thread plus GCPROCS-1 helper threads.
+ *
+ * GCMODE=concurrent and barrier, three steps:
+ *   tc_mark_begin (world stopped; sweep termination): every thread's stack
+ *     from its stop pointer, its static TLS, gc_add_roots and internal
+ *     ranges and the finalizer table's words are scanned on the spot (they
+ *     may change or vanish once the world runs); loaded objects' segments
+ *     and finalizer objects' contents are queued. Marking is on from here:
+ *     new objects are allocated black (mcentral.c, alloc.c).
+ *   tc_mark_concurrent (world running): Go's 25% of GCPROCS as dedicated
+ *     helper threads plus one fractional worker (the coordinator, duty-
+ *     cycled) drain the gray queue. Then, round after round: concurrent mode
+ *     collects the heap pages written meanwhile (dirty.h) and re-scans the
+ *     marked slots on them (only the written part of each); barrier mode
+ *     picks up what write barriers flushed. Rounds stop when a round leaves
+ *     at most TC_FINAL_DIRTY_PAGES written pages (or after
+ *     TC_MAX_MARK_ROUNDS rounds).
+ *   tc_mark_terminate (world stopped; mark termination): the last written
+ *     pages (concurrent) or every thread's barrier buffer (barrier), all
+ *     stacks, registers, TLS and global roots are scanned again, and the
+ *     gray queue is drained in parallel. Its work is bounded by the roots'
+ *     size, the last round's written pages or barrier buffers, and what is
+ *     reachable only from them and still white (docs/modes.md).
+ * Invariant at the end of any mark: every slot reachable from the roots
+ * through scanned slots is marked; nothing is gray. A slot allocated during
+ * the mark is marked (black) and holds only pointers that are either found
+ * by the re-scans above or were shaded by the barrier.
+ * GCCHECKMARK=1 verifies that invariant after each mark (checkmark.c).
+ * Go: runtime/mgcmark.go, mgc.go (gcBgMarkWorker, gcMarkDone), mgcpacer.go
+ * (dedicated/fractional workers).
  */
 #ifndef TC_MARK_H
 #define TC_MARK_H
 
 #include "base.h"
 
-struct tc_thread;
+/* Concurrent rounds end when one leaves at most this many written 4 KiB
+ * pages for mark termination (1 MiB). */
+#define TC_FINAL_DIRTY_PAGES 256
+#define TC_MAX_MARK_ROUNDS 16
 
 typedef struct tc_mark_result {
   uint64_t bytes_marked;
   uint64_t stack_bytes;
   uint64_t global_bytes;
   uint64_t heap_scan_bytes;
+  uint32_t rounds;             /* concurrent rounds after the first drain */
+  uint64_t dirty_pages;        /* written pages re-scanned concurrently */
+  uint64_t final_dirty_pages;  /* written pages re-scanned at termination */
+  uint64_t term_scan_bytes;    /* bytes scanned at mark termination */
+  uint64_t mark_cpu_ns;        /* concurrent mark worker time */
+  uint64_t assist_ns;          /* mutators' mark assist time */
 } tc_mark_result_t;
 
 /* Starts the helper threads if needed. World running, cycle lock held. */
 void tc_mark_prepare(void);
-/* Marks from the roots with the world stopped. self is the collecting thread
- * (registered) and sp its current stack pointer. */
-void tc_mark_stw(struct tc_thread *self, uintptr_t sp, tc_mark_result_t *out);
+/* GCMODE=stw: marks from the roots with the world stopped. */
+void tc_mark_stw(tc_mark_result_t *out);
+/* The three steps of a concurrent mark (see above). */
+void tc_mark_begin(tc_mark_result_t *out);
+void tc_mark_concurrent(tc_mark_result_t *out);
+void tc_mark_terminate(tc_mark_result_t *out);
+
+/* Mark assist: a thread that allocated alloc_bytes while marking and
+ * heap_live is past the trigger scans gray objects, from 1x (at the
+ * trigger) to 4x (at the goal) the bytes it allocated, at most
+ * TC_ASSIST_MAX_BYTES, and returns early when no gray work is queued.
+ * Runs in a no-stop region, so mark termination waits for it and finds its
+ * results flushed. A simple stand-in for Go's assist ratio (issue 4). */
+#define TC_ASSIST_MAX_BYTES (1u << 20)
+void tc_mark_assist(uint64_t alloc_bytes);
+
+/* Shades n values (write barrier buffers). Caller is in a no-stop region
+ * and marking is on. */
+void tc_mark_shade(const uintptr_t *v, size_t n);
+/* Shades every word of [lo, hi) (a bulk copy into a black object). */
+void tc_mark_shade_range(uintptr_t lo, uintptr_t hi);
+
+/* Mark bit of the object starting at base (world stopped). */
+bool tc_mark_is_marked(uintptr_t base);
+void tc_mark_set(uintptr_t base);
+
 /* fork(): the helper threads do not exist in the child. */
 void tc_mark_after_fork_child(void);
 

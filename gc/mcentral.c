@@ -118,6 +118,12 @@ tc_span_t *tc_mcentral_cache_span(tc_mcentral_t *c) {
   tc_span_refill_cache(s, fi & ~(uint32_t)63);
   s->alloc_cache >>= fi % 64;
   s->alloc_count_cached = s->alloc_count;
+  /* Allocate black while marking (span.h). The flag is stable: we are in a
+   * no-stop region (mcache.c) and marking switches with the world stopped. */
+  if (tc_gc_marking()) {
+    tc_span_premark_free(s);
+    s->cached_black = 1;
+  }
   tc_atomic_store_release(&s->sweepgen, sg + 3);
   /* The whole span counts toward heap_live while cached (Go's heapLive). */
   tc_gc_heap_live_add((int64_t)(s->npages << TC_PAGE_SHIFT) -
@@ -130,6 +136,11 @@ void tc_mcentral_uncache_span(tc_mcentral_t *c, tc_span_t *s) {
   uint32_t gen = tc_atomic_load_relaxed(&s->sweepgen);
   tc_stats_count_small_allocs(tc_spanclass_sizeclass(s->spanclass),
                               s->alloc_count - s->alloc_count_cached);
+  if (s->cached_black) {
+    s->cached_black = 0;
+    tc_atomic_add_relaxed(&tc_gc.black_bytes,
+                          (uint64_t)(s->alloc_count - s->alloc_count_cached) * s->elemsize);
+  }
   s->alloc_count_cached = s->alloc_count;
   if (gen == sg + 1) {
     /* Cached before the sweep began: its mark bits are this cycle's; sweep

@@ -24,12 +24,29 @@ static bool parse_long(const char *s, long *out) {
   return true;
 }
 
+/* GCMODE names, in the order of gc_mode_t. */
+static const char *const mode_names[] = {"concurrent", "barrier", "stw"};
+
 static bool parse_value(const char *kind, const char *s, long *out) {
   if (strcmp(kind, "percent") == 0 && strcmp(s, "off") == 0) {
     *out = -1;
     return true;
   }
+  if (strcmp(kind, "mode") == 0) {
+    for (long i = 0; i < 3; i++)
+      if (strcmp(s, mode_names[i]) == 0) {
+        *out = i;
+        return true;
+      }
+    return false;
+  }
   return parse_long(s, out);
+}
+
+static const char *kind_expect(const char *kind) {
+  if (strcmp(kind, "percent") == 0) return "an integer or \"off\"";
+  if (strcmp(kind, "mode") == 0) return "one of concurrent, barrier, stw";
+  return "an integer";
 }
 
 /* Signals the collector cannot use to stop and restart threads. */
@@ -53,8 +70,7 @@ static void read_option(const char *env, const char *kind, int *field, int def,
   if (s == NULL) return;
   long v;
   if (!parse_value(kind, s, &v)) {
-    tc_warn("%s=\"%s\" is not %s; using the default", env, s,
-            strcmp(kind, "percent") == 0 ? "an integer or \"off\"" : "an integer");
+    tc_warn("%s=\"%s\" is not %s; using the default", env, s, kind_expect(kind));
     return;
   }
   if (v < min || v > max) {

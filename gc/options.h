@@ -6,7 +6,8 @@
  * number a program may catch: not SIGKILL, SIGSTOP, a synchronous fault
  * signal, one that must stay deliverable to a stopped thread, or one glibc
  * reserves), path (a file name, copied at start; empty = unset; min and max
- * unused; PATH_MAX bytes or longer is malformed). Values are read once
+ * unused; PATH_MAX bytes or longer is malformed), mode (concurrent, barrier
+ * or stw, stored as gc_mode_t). Values are read once
  * by tc_options_init() at start; a malformed or out-of-range value prints one
  * line naming the variable and the value, and the default is used.
  * Default 0 for GCPROCS means "number of CPUs".
@@ -33,12 +34,19 @@
     "average bytes allocated per heap profile sample, like MemProfileRate; "  \
     "0 off, 1 every allocation")                                              \
   X(GCHEAPPROFILE, heap_profile, path, "", 0, 0,                              \
-    "write a gzipped pprof heap profile to this file at exit")
+    "write a gzipped pprof heap profile to this file at exit")                \
+  X(GCMODE, mode, mode, 0, 0, 2,                                              \
+    "how marking meets the program: concurrent (default), barrier or stw")    \
+  X(GCTRACE, trace, int, 0, 0, 2,                                             \
+    "1: one line per cycle on stderr, like GODEBUG=gctrace=1")                \
+  X(GCCHECKMARK, checkmark, int, 0, 0, 1,                                     \
+    "1: re-mark with the world stopped after each mark and abort on a miss")
 
 #define TC_OPTION_TYPE_percent int
 #define TC_OPTION_TYPE_int int
 #define TC_OPTION_TYPE_signal int
 #define TC_OPTION_TYPE_path const char *
+#define TC_OPTION_TYPE_mode int
 
 typedef struct tc_options {
 #define TC_OPTION_FIELD(env, field, kind, def, min, max, doc) \

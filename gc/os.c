@@ -1,6 +1,6 @@
 /*
  * os.c - the OS seam (see os.h for each verb's contract). Only this file,
- * stw.c, thread.c and roots.c make system calls.
+ * stw.c, thread.c, roots.c and dirty.c make system calls.
  */
 #include "os.h"
 

@@ -129,8 +129,16 @@ void tc_roots_init(void) { tc_roots_refresh(); }
 uint64_t tc_roots_global_bytes(void) { return roots.segment_bytes; }
 
 void tc_roots_for_each_global(tc_root_fn fn, void *ctx) {
+  tc_roots_for_each_segment(fn, ctx);
+  tc_roots_for_each_user(fn, ctx);
+}
+
+void tc_roots_for_each_segment(tc_root_fn fn, void *ctx) {
   for (size_t i = 0; i < roots.segments.n; i++)
     fn(roots.segments.v[i].lo, roots.segments.v[i].hi, ctx);
+}
+
+void tc_roots_for_each_user(tc_root_fn fn, void *ctx) {
   /* With the world stopped no mutator holds the lock (no-stop rule). */
   tc_mutex_lock(&roots.lock);
   for (size_t i = 0; i < roots.user.n; i++) fn(roots.user.v[i].lo, roots.user.v[i].hi, ctx);

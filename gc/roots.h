@@ -37,6 +37,12 @@ void tc_roots_refresh(void);
 /* Calls fn on every global range (segments, user roots, internal roots).
  * Collector, world stopped. */
 void tc_roots_for_each_global(tc_root_fn fn, void *ctx);
+/* The two halves of the above: loaded objects' segments (their memory stays
+ * mapped while the objects are loaded, so they may be scanned with the world
+ * running), and gc_add_roots plus internal ranges (world stopped: a range
+ * may be removed and its memory freed at any time). */
+void tc_roots_for_each_segment(tc_root_fn fn, void *ctx);
+void tc_roots_for_each_user(tc_root_fn fn, void *ctx);
 /* Calls fn on the static TLS blocks of thread t. */
 void tc_roots_for_each_tls(const struct tc_thread *t, tc_root_fn fn, void *ctx);
 /* Bytes of global roots found by the last refresh. */

@@ -64,6 +64,7 @@ tc_span_t *tc_span_new(uintptr_t base, uintptr_t npages, tc_spanclass_t sc,
   s->sampled_bits = bits + 3 * nwords;
   s->free_index = 0;
   s->alloc_count = 0;
+  s->cached_black = 0;
   tc_span_refill_cache(s, 0);
   return s;
 }
@@ -100,4 +101,13 @@ uint32_t tc_span_next_free_index(tc_span_t *s) {
   if (next % 64 == 0 && next != n) tc_span_refill_cache(s, next);
   s->free_index = next;
   return result;
+}
+
+void tc_span_premark_free(tc_span_t *s) {
+  for (uint32_t i = 0; i < s->nwords; i++) {
+    uint64_t valid = s->nelems >= (i + 1) * 64 ? ~(uint64_t)0
+                                               : ((uint64_t)1 << (s->nelems - i * 64)) - 1;
+    uint64_t free = ~tc_span_allocated_word(s, i) & valid;
+    if (free) tc_atomic_fetch_or_relaxed(&s->mark_bits[i], free);
+  }
 }

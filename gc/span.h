@@ -15,8 +15,16 @@
  * zeros; Go's allocCache).
  *
  * A slot is allocated iff idx < free_index || alloc_bit(idx) (Go's isFree).
- * The sweep turns (mark & ~freed) into the new alloc bits, clears the mark
- * and freed bits and resets free_index to 0.
+ * The sweep turns (mark & ~freed & allocated) into the new alloc bits, clears
+ * the mark and freed bits and resets free_index to 0.
+ *
+ * Allocate-black: a span cached while marking is on gets the mark bit of
+ * every free slot set at caching time (tc_span_premark_free), so whatever
+ * its owner allocates from it during the mark is black without a check on
+ * the fast path. Slots that stay free keep a stray mark bit, which the
+ * sweep masks with "allocated". A marker racing the owner may see a stale
+ * free_index and treat a just-allocated slot as free; the slot is black
+ * already, so nothing is lost.
  *
  * Ownership: a span is owned by exactly one of: an mcache (cached; only its
  * thread touches the allocation state), an mcentral list (under its lock), a
@@ -67,7 +75,8 @@ typedef struct tc_span {
   uintptr_t npages;
   uint32_t sweepgen;         /* atomic; see header */
   uint32_t alloc_count_cached; /* alloc_count when cached (stats delta) */
-  uint32_t nwords;           /* 64-bit words per bitmap */
+  uint16_t nwords;           /* 64-bit words per bitmap (<= 16) */
+  uint8_t cached_black;      /* cached while marking: free slots premarked */
   uint32_t nsampled;         /* atomic; sampled bits set (sweep skips 0) */
   /* List membership: protected by the owning mcentral's lock. */
   struct tc_span *next, *prev;
@@ -126,6 +135,18 @@ TC_INLINE bool tc_span_is_allocated(const tc_span_t *s, uint32_t idx) {
 TC_INLINE bool tc_span_is_freed(const tc_span_t *s, uint32_t idx) {
   return tc_atomic_load_relaxed(&s->nfreed) != 0 &&
          (tc_atomic_load_relaxed(&s->freed_bits[idx / 64]) >> (idx % 64) & 1);
+}
+
+/* Sets the mark bit of every free slot (idx >= free_index, alloc bit 0). */
+void tc_span_premark_free(tc_span_t *s);
+
+/* Bits of word i of the "allocated" mask: alloc bits or below free_index. */
+TC_INLINE uint64_t tc_span_allocated_word(const tc_span_t *s, uint32_t i) {
+  uint32_t lo = i * 64;
+  uint64_t below = s->free_index >= lo + 64 ? ~(uint64_t)0
+                   : s->free_index <= lo   ? 0
+                                           : ((uint64_t)1 << (s->free_index - lo)) - 1;
+  return s->alloc_bits[i] | below;
 }
 
 /* Number of free slots (for heap_live accounting). */

@@ -51,13 +51,13 @@ void tc_stats_count_large_free(uintptr_t bytes) {
   tc_atomic_add_relaxed(&st.large_free_bytes, bytes);
 }
 
-void tc_stats_record_cycle_stw(const tc_cycle_record_t *r, uint64_t pause_ns,
-                               uint64_t end_unix_ns) {
+void tc_stats_record_cycle_stw(const tc_cycle_record_t *r, uint64_t end_unix_ns) {
+  uint64_t pause_ns = r->stw1_ns + r->stw2_ns;
   unsigned i = st.num_gc % 256;
   st.pause_ns[i] = pause_ns;
   st.pause_end[i] = end_unix_ns;
   st.pause_total_ns += pause_ns;
-  st.gc_cpu_ns += pause_ns * (uint64_t)r->procs;
+  st.gc_cpu_ns += pause_ns * (uint64_t)r->procs + r->mark_cpu_ns + r->assist_ns;
   st.last_gc_unix = end_unix_ns;
   if (r->forced) st.num_forced_gc++;
   st.num_gc++;

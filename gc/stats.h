@@ -21,8 +21,18 @@ typedef struct tc_cycle_record {
   uint32_t num;            /* cycle number, from 1 */
   bool forced;             /* started by gc_collect */
   uint64_t start_ns;       /* monotonic, when the cycle was requested */
-  uint64_t stw_start_ns;   /* world stop requested */
+  uint64_t stw_start_ns;   /* world stop requested (mark termination's in
+                              concurrent modes) */
   uint64_t stw_end_ns;     /* world restarted */
+  uint64_t stw1_ns;        /* sweep termination pause (0 in stw mode) */
+  uint64_t stw2_ns;        /* mark termination pause (the whole mark in stw) */
+  uint64_t mark_start_ns, mark_end_ns; /* concurrent mark, monotonic */
+  uint64_t mark_cpu_ns;    /* background mark workers' time */
+  uint64_t assist_ns;      /* mutators' mark assist time */
+  uint64_t black_bytes;    /* allocated during the mark */
+  uint32_t rounds;         /* concurrent re-scan rounds */
+  uint64_t dirty_pages, final_dirty_pages, term_scan_bytes;
+  int mode;                /* gc_mode_t */
   uint64_t heap_live_start;/* heap_live when the cycle started */
   uint64_t heap_marked;    /* bytes marked */
   uint64_t goal;           /* heap goal of this cycle */
@@ -36,9 +46,9 @@ void tc_stats_count_small_frees(unsigned sizeclass, uint32_t n);
 void tc_stats_count_large_alloc(uintptr_t bytes);
 void tc_stats_count_large_free(uintptr_t bytes);
 
-/* World stopped: record a finished cycle's pause. */
-void tc_stats_record_cycle_stw(const tc_cycle_record_t *r, uint64_t pause_ns,
-                               uint64_t end_unix_ns);
+/* World stopped: record a finished cycle's pauses (stw1_ns + stw2_ns, Go's
+ * per-cycle PauseNs) ending at end_unix_ns. */
+void tc_stats_record_cycle_stw(const tc_cycle_record_t *r, uint64_t end_unix_ns);
 void tc_stats_init(void);
 
 #endif

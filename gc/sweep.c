@@ -56,7 +56,8 @@ bool tc_span_sweep(tc_span_t *s, bool preserve) {
   uint32_t live = 0;
   bool sampled = tc_atomic_load_relaxed(&s->nsampled) != 0;
   for (uint32_t i = 0; i < s->nwords; i++) {
-    uint64_t keep = s->mark_bits[i] & ~s->freed_bits[i];
+    /* Slots premarked by allocate-black but never handed out are free. */
+    uint64_t keep = s->mark_bits[i] & ~s->freed_bits[i] & tc_span_allocated_word(s, i);
     /* Sampled slots being freed (sampled & ~keep) are reported to the heap
      * profiler; only surviving sampled bits stay. */
     if (TC_UNLIKELY(sampled)) tc_sample_sweep(s, i, keep);

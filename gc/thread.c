@@ -12,6 +12,7 @@
 #include "error.h"
 #include "fixalloc.h"
 #include "init.h"
+#include "barrier.h"
 #include "mcache.h"
 #include "roots.h"
 #include "stw.h"
@@ -89,6 +90,7 @@ static void unregister(tc_thread_t *t) {
   /* Give the cached spans back first, as the owner. */
   tc_thread_nostop_enter(t);
   tc_mcache_release_all(t->mcache);
+  tc_barrier_flush(t);
   tc_thread_nostop_exit(t);
   /* Waits (stoppable) while a collection holds the registry. */
   tc_mutex_lock(&tc_threads.lock);

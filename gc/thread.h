@@ -29,6 +29,9 @@
 #include "lock.h"
 #include "mcache.h"
 
+/* Entries of a thread's write-barrier buffer (Go's wbBuf has 512). */
+#define TC_WB_ENTRIES 256
+
 enum { TC_STOP_RUNNING = 0, TC_STOP_PENDING, TC_STOP_DECLINED, TC_STOP_PARKED };
 
 typedef struct tc_thread {
@@ -45,6 +48,17 @@ typedef struct tc_thread {
   volatile int nostop;         /* no-stop nesting depth; own thread + its handler */
   volatile int stop_deferred;  /* a stop arrived inside a no-stop region */
   struct tc_thread *next, *prev; /* protected by tc_threads.lock */
+  /* A slot this thread allocated and is still zeroing, or 0: the
+   * allocation slow paths and the fast path's memset run where a stop may
+   * land, and a slot allocated black may hold old pointers until then. Only
+   * GCCHECKMARK reads it (a real mark never scans a black slot's contents
+   * unless its page was written). */
+  volatile uintptr_t zeroing;
+  /* Write-barrier buffer (barrier.c): old and new values stored through
+   * gc_store during a barrier-mode mark, shaded when full (owner, in a
+   * no-stop region) or by mark termination (world stopped). */
+  uint32_t wb_n;
+  uintptr_t wb[TC_WB_ENTRIES];
 } tc_thread_t;
 
 typedef struct tc_threads {

@@ -77,7 +77,9 @@ GC_API void *gc_realloc(void *p, size_t n) GC_ALLOC_SIZE(2);
 /* Optional early free of an object that is certainly unreachable. p must be
  * NULL or the start of a live object; anything else (interior, foreign,
  * already freed) prints one line naming the call and the pointer and aborts.
- * Large objects are returned at once, small ones at the next sweep. */
+ * Large objects are returned at once (at the next sweep while a mark is
+ * running), small ones at the next sweep. gc_free drops the object's
+ * finalizer and clears its weak handle. */
 GC_API void gc_free(void *p);
 
 /* Bytes usable at p (the slot size), p being the start of a live object;
@@ -143,7 +145,7 @@ GC_API void gc_store(void **slot, void *value);
 extern GC_API volatile int gc_barrier_active_;
 GC_API void gc_store_slow_(void **slot, void *value);
 
-#if defined(__GNUC__) && !defined(TRICOLOR_BUILDING)
+#if defined(__GNUC__) && !defined(TC_BUILDING_LIBRARY)
 extern __inline__ __attribute__((__gnu_inline__, __always_inline__)) void
 gc_store(void **slot, void *value) {
   if (__builtin_expect(gc_barrier_active_, 0))

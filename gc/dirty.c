@@ -1,0 +1,180 @@
+/*
+ * dirty.c - userfaultfd + PAGEMAP_SCAN dirty-page tracking (dirty.h).
+ *
+ * Kernel interface (Linux >= 6.7; Debian 12's headers predate parts of it,
+ * so the missing constants and structures are declared here from the
+ * kernel's uapi): userfaultfd(UFFD_USER_MODE_ONLY) with features
+ * UFFD_FEATURE_WP_ASYNC (bit 15) and UFFD_FEATURE_WP_UNPOPULATED (bit 13);
+ * UFFDIO_REGISTER with UFFDIO_REGISTER_MODE_WP; UFFDIO_WRITEPROTECT;
+ * ioctl(pagemap, PAGEMAP_SCAN) = _IOWR('f', 16, struct pm_scan_arg).
+ */
+#include "dirty.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/userfaultfd.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "error.h"
+
+#ifndef UFFD_USER_MODE_ONLY
+#define UFFD_USER_MODE_ONLY 1
+#endif
+#define TC_UFFD_FEATURE_WP_UNPOPULATED (1ull << 13)
+#define TC_UFFD_FEATURE_WP_ASYNC (1ull << 15)
+
+struct tc_page_region {
+  uint64_t start, end, categories;
+};
+
+struct tc_pm_scan_arg {
+  uint64_t size, flags, start, end, walk_end, vec, vec_len, max_pages;
+  uint64_t category_inverted, category_mask, category_anyof_mask, return_mask;
+};
+
+#define TC_PAGEMAP_SCAN _IOWR('f', 16, struct tc_pm_scan_arg)
+#define TC_PAGE_IS_WRITTEN (1ull << 1)
+#define TC_PM_SCAN_WP_MATCHING (1ull << 0)
+#define TC_PM_SCAN_CHECK_WPASYNC (1ull << 1)
+
+#define KPAGE 4096u
+/* Regions per PAGEMAP_SCAN call; more are fetched by continuing the walk. */
+#define VEC_LEN 512
+
+static struct {
+  int uffd;
+  int pagemap;
+  bool enabled;
+  struct tc_page_region vec[VEC_LEN]; /* coordinator only */
+} dt = {-1, -1, false, {{0}}};
+
+bool tc_dirty_enabled(void) { return dt.enabled; }
+
+static int open_uffd(void) {
+  int fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY);
+  if (fd < 0) return -1;
+  struct uffdio_api api = {.api = UFFD_API,
+                           .features = TC_UFFD_FEATURE_WP_ASYNC | TC_UFFD_FEATURE_WP_UNPOPULATED};
+  if (ioctl(fd, UFFDIO_API, &api) != 0) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+static bool do_register(int fd, uintptr_t lo, uintptr_t len) {
+  struct uffdio_register r = {.range = {lo, len}, .mode = UFFDIO_REGISTER_MODE_WP};
+  if (ioctl(fd, UFFDIO_REGISTER, &r) != 0) return false;
+  struct uffdio_writeprotect wp = {.range = {lo, len}, .mode = UFFDIO_WRITEPROTECT_MODE_WP};
+  return ioctl(fd, UFFDIO_WRITEPROTECT, &wp) == 0;
+}
+
+/* One PAGEMAP_SCAN call over [lo, hi) for written pages, re-protecting what
+ * it reports. Returns the region count (or -1) and the walk end. */
+static long scan_once(uintptr_t lo, uintptr_t hi, uintptr_t *walk_end) {
+  struct tc_pm_scan_arg a = {0};
+  a.size = sizeof a;
+  a.flags = TC_PM_SCAN_WP_MATCHING | TC_PM_SCAN_CHECK_WPASYNC;
+  a.start = lo;
+  a.end = hi;
+  a.vec = (uint64_t)(uintptr_t)dt.vec;
+  a.vec_len = VEC_LEN;
+  a.category_mask = TC_PAGE_IS_WRITTEN;
+  a.return_mask = TC_PAGE_IS_WRITTEN;
+  long n;
+  do n = ioctl(dt.pagemap, TC_PAGEMAP_SCAN, &a);
+  while (n < 0 && errno == EINTR);
+  *walk_end = (uintptr_t)a.walk_end;
+  return n;
+}
+
+bool tc_dirty_init(const char **why) {
+  dt.uffd = open_uffd();
+  if (dt.uffd < 0) {
+    *why = errno == ENOSYS ? "no userfaultfd" : "userfaultfd without asynchronous write-protect";
+    return false;
+  }
+  dt.pagemap = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+  if (dt.pagemap < 0) {
+    *why = "cannot open /proc/self/pagemap";
+    goto fail;
+  }
+  /* A write to a protected scratch page must be reported exactly once. */
+  char *p = mmap(NULL, 2 * KPAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) {
+    *why = "mmap failed";
+    goto fail;
+  }
+  bool ok = do_register(dt.uffd, (uintptr_t)p, 2 * KPAGE);
+  uintptr_t end;
+  if (ok) {
+    p[KPAGE] = 1;
+    long n = scan_once((uintptr_t)p, (uintptr_t)p + 2 * KPAGE, &end);
+    ok = n == 1 && dt.vec[0].start == (uintptr_t)p + KPAGE &&
+         dt.vec[0].end == (uintptr_t)p + 2 * KPAGE;
+    if (ok) ok = scan_once((uintptr_t)p, (uintptr_t)p + 2 * KPAGE, &end) == 0;
+    if (!ok) *why = "PAGEMAP_SCAN does not report written pages";
+  } else {
+    *why = "cannot register memory for write-protect";
+  }
+  munmap(p, 2 * KPAGE);
+  if (!ok) goto fail;
+  dt.enabled = true;
+  return true;
+fail:
+  if (dt.pagemap >= 0) close(dt.pagemap);
+  close(dt.uffd);
+  dt.uffd = dt.pagemap = -1;
+  return false;
+}
+
+void tc_dirty_track(uintptr_t lo, uintptr_t len) {
+  if (!dt.enabled) return;
+  if (!do_register(dt.uffd, lo, len))
+    tc_throw("userfaultfd: cannot track heap range 0x%lx+%lu (errno %d)", (unsigned long)lo,
+             (unsigned long)len, errno);
+}
+
+void tc_dirty_protect(uintptr_t lo, uintptr_t len) {
+  if (!dt.enabled) return;
+  struct uffdio_writeprotect wp = {.range = {lo, len}, .mode = UFFDIO_WRITEPROTECT_MODE_WP};
+  if (ioctl(dt.uffd, UFFDIO_WRITEPROTECT, &wp) != 0)
+    tc_throw("userfaultfd: cannot protect heap range 0x%lx+%lu (errno %d)", (unsigned long)lo,
+             (unsigned long)len, errno);
+}
+
+uint64_t tc_dirty_collect(uintptr_t lo, uintptr_t hi,
+                          void (*fn)(uintptr_t, uintptr_t, void *), void *ctx) {
+  uint64_t pages = 0;
+  while (lo < hi) {
+    uintptr_t end;
+    long n = scan_once(lo, hi, &end);
+    if (n < 0) tc_throw("PAGEMAP_SCAN failed (errno %d)", errno);
+    for (long i = 0; i < n; i++) {
+      pages += (dt.vec[i].end - dt.vec[i].start) / KPAGE;
+      if (fn) fn((uintptr_t)dt.vec[i].start, (uintptr_t)dt.vec[i].end, ctx);
+    }
+    /* The walk stops early only when the vector is full. */
+    if (end <= lo) break;
+    lo = end;
+  }
+  return pages;
+}
+
+void tc_dirty_reset(uintptr_t lo, uintptr_t hi) {
+  if (dt.enabled) tc_dirty_collect(lo, hi, NULL, NULL);
+}
+
+void tc_dirty_after_fork_child(uintptr_t lo, uintptr_t len) {
+  if (!dt.enabled) return;
+  /* Both descriptors refer to the parent: its mm and its /proc entry. */
+  close(dt.uffd);
+  close(dt.pagemap);
+  dt.pagemap = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+  dt.uffd = open_uffd();
+  if (dt.uffd < 0 || dt.pagemap < 0) tc_throw("userfaultfd unavailable in the fork child (errno %d)", errno);
+  if (len) tc_dirty_track(lo, len);
+}

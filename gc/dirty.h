@@ -1,0 +1,60 @@
+/*
+ * dirty.h - kernel dirty-page tracking of the heap (GCMODE=concurrent).
+ *
+ * Owns: the userfaultfd (asynchronous write-protect) that covers the
+ * committed heap and the /proc/self/pagemap descriptor used with
+ * PAGEMAP_SCAN. No fault handler exists: with UFFD_FEATURE_WP_ASYNC the
+ * kernel resolves a write to a protected page itself, clears the page's
+ * protection and thereby records it as written. Writes by system calls
+ * (read(2) into the heap) are recorded the same way, since the kernel's
+ * copy_to_user takes the same fault.
+ *
+ * Protocol:
+ *   - tc_dirty_init probes support once at start (opens the descriptors,
+ *     checks a write to a protected scratch page is reported).
+ *   - Every heap range is registered and protected before it is published
+ *     (tc_dirty_track, called by arena growth under the heap lock), so pages
+ *     are tracked from their first byte; WP_UNPOPULATED makes pages never
+ *     touched count as protected.
+ *   - tc_dirty_reset, before a mark: re-protects every page written since
+ *     the last scan and forgets them (PAGEMAP_SCAN with PM_SCAN_WP_MATCHING).
+ *   - tc_dirty_collect, during and at the end of a mark: reports every run
+ *     of pages written since the previous scan and re-protects them in the
+ *     same call, so a write is either in this report or the next one.
+ * Invariant: between tc_dirty_reset and the last tc_dirty_collect of a
+ * mark, every write to the heap is in exactly one report or still pending.
+ * Uses only system calls and static buffers: tc_dirty_collect is called
+ * with the world stopped. The scan is not reentrant: one caller at a time
+ * (the cycle's coordinator).
+ */
+#ifndef TC_DIRTY_H
+#define TC_DIRTY_H
+
+#include "base.h"
+
+/* Probes and enables tracking. On failure returns false and leaves a short
+ * reason in *why (a static string). */
+bool tc_dirty_init(const char **why);
+bool tc_dirty_enabled(void);
+
+/* Registers and write-protects [lo, lo + len) (page aligned). Throws if the
+ * kernel refuses: without it marking would be unsound. */
+void tc_dirty_track(uintptr_t lo, uintptr_t len);
+
+/* Re-protects [lo, hi) after its pages were dropped (madvise). */
+void tc_dirty_protect(uintptr_t lo, uintptr_t len);
+
+/* Re-protects and forgets every page of [lo, hi) written since the last
+ * scan. */
+void tc_dirty_reset(uintptr_t lo, uintptr_t hi);
+
+/* Calls fn(start, end, ctx) for every run of pages in [lo, hi) written since
+ * the last scan, re-protecting them; returns the number of 4 KiB pages. */
+uint64_t tc_dirty_collect(uintptr_t lo, uintptr_t hi,
+                          void (*fn)(uintptr_t start, uintptr_t end, void *ctx), void *ctx);
+
+/* fork(): the child's mappings lost the registration; redo it for
+ * [lo, lo + len). */
+void tc_dirty_after_fork_child(uintptr_t lo, uintptr_t len);
+
+#endif

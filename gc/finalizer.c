@@ -1,0 +1,151 @@
+/*
+ * finalizer.c - finalizers (finalizer.h).
+ */
+#include "finalizer.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <string.h>
+
+#include <tricolor.h>
+
+#include "atomic.h"
+#include "error.h"
+#include "findobject.h"
+#include "lock.h"
+#include "os.h"
+#include "special.h"
+#include "thread.h"
+
+typedef struct fin {
+  uintptr_t obj;
+  void (*fn)(void *, void *);
+  void *data;
+} fin_t;
+
+static struct {
+  tc_mutex_t lock;       /* no-stop lock: the collector reads the queue stopped */
+  fin_t *v;              /* ring of cap entries, mmap'd */
+  size_t cap, head, n;
+  uint64_t enqueued;     /* world stopped */
+  pthread_mutex_t wlock; /* finalizer thread wake-up */
+  pthread_cond_t cond;
+  uint64_t wake_seen, wake_gen;
+  bool started;
+} fq = {TC_MUTEX_INIT, NULL, 0, 0, 0, 0, PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER,
+        0, 0, false};
+
+void tc_finalizer_enqueue(uintptr_t obj, void (*fn)(void *, void *), void *data) {
+  if (fq.n == fq.cap) {
+    size_t ncap = fq.cap ? fq.cap * 2 : 256;
+    fin_t *nv = tc_os_alloc(ncap * sizeof *nv);
+    if (nv == NULL) tc_throw("out of memory for the finalizer queue");
+    for (size_t i = 0; i < fq.n; i++) nv[i] = fq.v[(fq.head + i) % fq.cap];
+    if (fq.v) tc_os_free(fq.v, fq.cap * sizeof *fq.v);
+    fq.v = nv;
+    fq.cap = ncap;
+    fq.head = 0;
+  }
+  fq.v[(fq.head + fq.n) % fq.cap] = (fin_t){obj, fn, data};
+  fq.n++;
+  fq.enqueued++;
+}
+
+void tc_finalizer_roots(tc_root_fn offheap, void *ctx) {
+  for (size_t i = 0; i < fq.n; i++) {
+    fin_t *f = &fq.v[(fq.head + i) % fq.cap];
+    offheap((uintptr_t)&f->obj, (uintptr_t)(f + 1), ctx);
+  }
+}
+
+/* Takes the next finalizer onto the caller's stack; false if none. */
+static bool take(fin_t *out) {
+  tc_thread_t *t = tc_mutex_lock_nostop(&fq.lock);
+  bool got = fq.n > 0;
+  if (got) {
+    *out = fq.v[fq.head];
+    __asm__ __volatile__("" : : "r"(out) : "memory"); /* in our frame before the slot goes */
+    fq.v[fq.head] = (fin_t){0, NULL, NULL};
+    fq.head = (fq.head + 1) % fq.cap;
+    fq.n--;
+  }
+  tc_mutex_unlock_nostop(&fq.lock, t);
+  return got;
+}
+
+static int run_pending(void) {
+  int ran = 0;
+  fin_t f;
+  while (take(&f)) {
+    f.fn((void *)f.obj, f.data);
+    ran++;
+    /* Nothing of the object stays in this frame. */
+    __atomic_store_n(&f.obj, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&f.data, NULL, __ATOMIC_RELAXED);
+  }
+  return ran;
+}
+
+static void *finalizer_main(void *arg) {
+  gc_register_thread();
+  uint64_t seen = 0;
+  for (;;) {
+    pthread_mutex_lock(&fq.wlock);
+    while (fq.wake_gen == seen) pthread_cond_wait(&fq.cond, &fq.wlock);
+    seen = fq.wake_gen;
+    pthread_mutex_unlock(&fq.wlock);
+    run_pending();
+  }
+  return NULL;
+}
+
+void tc_finalizer_wake(void) {
+  if (__atomic_load_n(&fq.n, __ATOMIC_RELAXED) == 0) return;
+  pthread_mutex_lock(&fq.wlock);
+  if (!fq.started) {
+    pthread_t th;
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    if (pthread_create(&th, &attr, finalizer_main, NULL) == 0) fq.started = true;
+    pthread_attr_destroy(&attr);
+  }
+  fq.wake_gen++;
+  pthread_cond_signal(&fq.cond);
+  pthread_mutex_unlock(&fq.wlock);
+}
+
+void tc_finalizer_after_fork_child(void) {
+  pthread_mutex_init(&fq.wlock, NULL);
+  pthread_cond_init(&fq.cond, NULL);
+  fq.started = false;
+  tc_finalizer_wake();
+}
+
+/* ---- public API ---------------------------------------------------------- */
+
+__attribute__((visibility("default"))) void gc_set_finalizer(void *obj,
+                                                             void (*fn)(void *, void *),
+                                                             void *data) {
+  tc_object_t o;
+  if (!tc_findobject((uintptr_t)obj, &o) || tc_span_is_freed(o.span, o.index))
+    tc_misuse("gc_set_finalizer", obj,
+              "pointer does not point into a live object allocated by tricolor");
+  if (tc_object_base(&o) != (uintptr_t)obj)
+    tc_misuse("gc_set_finalizer", obj, "pointer is not the start of an object (interior pointer)");
+  tc_thread_t *t = tc_special_lock();
+  tc_special_t *r = fn ? tc_special_insert_locked((uintptr_t)obj)
+                       : tc_special_find_locked((uintptr_t)obj);
+  if (r) {
+    r->fn = fn;
+    r->data = fn ? data : NULL;
+    tc_special_trim_locked(r);
+  }
+  tc_special_unlock(t);
+  if (fn && r == NULL) tc_misuse("gc_set_finalizer", obj, "out of memory for the finalizer table");
+}
+
+__attribute__((visibility("default"))) int gc_invoke_finalizers(void) {
+  tc_thread_current();
+  return run_pending();
+}
