@@ -45,9 +45,11 @@ static struct {
   bool running;            /* the coordinator thread exists */
   bool trigger;            /* a heap-triggered cycle was requested */
   uint32_t started, done;  /* cycles started / completed */
+  uint32_t begun;          /* cycles whose mark began (stw: completed) */
+  uint32_t handled;        /* requests handled (cycles or no-ops) */
   uint32_t force_target;   /* run cycles until this one is started */
 } ctl = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, PTHREAD_COND_INITIALIZER,
-         false, false, 0, 0, 0};
+         false, false, 0, 0, 0, 0, 0};
 
 static uint64_t compute_goal(uint64_t marked, int percent) {
   if (percent < 0) return UINT64_MAX;
@@ -156,6 +158,14 @@ static void mark_done(tc_cycle_record_t *rec, const tc_mark_result_t *mr) {
   rec->next_goal = tc_gc_goal();
 }
 
+/* Lets the thread that triggered the cycle go on (see tc_gc_run). */
+static void announce_begun(uint32_t num) {
+  pthread_mutex_lock(&ctl.lock);
+  ctl.begun = num;
+  pthread_cond_broadcast(&ctl.done_cv);
+  pthread_mutex_unlock(&ctl.lock);
+}
+
 static void run_cycle(uint32_t num, bool forced) {
   tc_cycle_record_t rec = {0};
   tc_mark_result_t mr;
@@ -185,6 +195,7 @@ static void run_cycle(uint32_t num, bool forced) {
     mark_begin(&rec, &mr);
     rec.stw1_ns = tc_nanotime() - t1;
     start_world();
+    announce_begun(num);
     /* 3. Concurrent mark. */
     rec.mark_start_ns = tc_nanotime();
     tc_mark_concurrent(&mr);
@@ -224,6 +235,8 @@ static void *coordinator(void *arg) {
     ctl.trigger = false;
     if (!forced && !tc_gc_should_trigger()) {
       tc_atomic_store_relaxed(&tc_gc.cycle_active, 0);
+      ctl.handled++;
+      pthread_cond_broadcast(&ctl.done_cv);
       continue;
     }
     uint32_t num = ++ctl.started;
@@ -233,6 +246,8 @@ static void *coordinator(void *arg) {
     tc_mutex_unlock(&cycle_lock);
     pthread_mutex_lock(&ctl.lock);
     ctl.done = num;
+    if (ctl.begun != num) ctl.begun = num;
+    ctl.handled++;
     if (!ctl.trigger && ctl.force_target <= ctl.started)
       tc_atomic_store_relaxed(&tc_gc.cycle_active, 0);
     pthread_cond_broadcast(&ctl.done_cv);
@@ -259,10 +274,16 @@ void tc_gc_run(bool forced) {
     /* Many allocations see the trigger crossed; one wakes the coordinator. */
     if (tc_atomic_load_relaxed(&tc_gc.cycle_active)) return;
     if (tc_atomic_exchange_acq_rel(&tc_gc.cycle_active, 1)) return;
+    /* Like Go's gcStart on the triggering goroutine, this thread does not
+     * run ahead of the cycle it started: it waits until the mark has begun
+     * (assists pace it from there), in stw mode until the cycle is over. */
     pthread_mutex_lock(&ctl.lock);
     ensure_coordinator();
     ctl.trigger = true;
     pthread_cond_signal(&ctl.wake);
+    uint32_t target = ctl.started + 1, handled = ctl.handled;
+    while ((int32_t)(ctl.begun - target) < 0 && ctl.handled == handled)
+      pthread_cond_wait(&ctl.done_cv, &ctl.lock);
     pthread_mutex_unlock(&ctl.lock);
     return;
   }

@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <string.h>
 
 #include <tricolor.h>
@@ -87,6 +88,11 @@ static int run_pending(void) {
 }
 
 static void *finalizer_main(void *arg) {
+  /* Created by the collector's thread, which blocks every signal: this one
+   * runs user code and must be stoppable. */
+  sigset_t none;
+  sigemptyset(&none);
+  pthread_sigmask(SIG_SETMASK, &none, NULL);
   gc_register_thread();
   uint64_t seen = 0;
   for (;;) {
