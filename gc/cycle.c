@@ -16,6 +16,7 @@
 #include "dirty.h"
 #include "error.h"
 #include "finalizer.h"
+#include "gctrace.h"
 #include "mark.h"
 #include "mcache.h"
 #include "mcentral.h"
@@ -139,6 +140,7 @@ static void mark_done(tc_cycle_record_t *rec, const tc_mark_result_t *mr) {
   tc_sweep_start_cycle();
   tc_bucket_next_cycle(); /* heap profile: a new publication cycle (no locks) */
   flush_mcaches();        /* after marking is off: the last black spans are counted */
+  rec->heap_live_end = (uint64_t)tc_atomic_load_relaxed(&tc_gc.heap_live);
   uint64_t black = tc_atomic_load_relaxed(&tc_gc.black_bytes);
   uint64_t marked = mr->bytes_marked + black;
   tc_gc.heap_marked = marked;
@@ -154,6 +156,7 @@ static void mark_done(tc_cycle_record_t *rec, const tc_mark_result_t *mr) {
   rec->term_scan_bytes = mr->term_scan_bytes;
   rec->mark_cpu_ns = mr->mark_cpu_ns;
   rec->assist_ns = mr->assist_ns;
+  rec->idle_ns = mr->idle_ns;
   set_goal(marked, tc_atomic_load_relaxed(&tc_gc.percent));
   rec->next_goal = tc_gc_goal();
 }
@@ -181,7 +184,7 @@ static void run_cycle(uint32_t num, bool forced) {
   tc_roots_refresh();
   tc_mark_prepare();
   if (tc_gc.mode == TC_MODE_STW) {
-    rec.stw_start_ns = stop_world();
+    rec.stw_start_ns = rec.sweep_term_ns = stop_world();
     if (TC_DEBUG >= 1 && !tc_sweep_done())
       tc_throw("sweep termination: unswept spans remain at mark start");
     tc_pool_cleanup();
@@ -191,7 +194,7 @@ static void run_cycle(uint32_t num, bool forced) {
     if (tc_gc.mode == TC_MODE_CONCURRENT)
       tc_dirty_reset(tc_arenas.lo, tc_arenas.lo + tc_atomic_load_acquire(&tc_arenas.committed));
     /* 2. Pause 1. */
-    uint64_t t1 = stop_world();
+    uint64_t t1 = rec.sweep_term_ns = stop_world();
     mark_begin(&rec, &mr);
     rec.stw1_ns = tc_nanotime() - t1;
     start_world();
@@ -211,14 +214,12 @@ static void run_cycle(uint32_t num, bool forced) {
   start_world();
   rec.stw_end_ns = end;
   tc_bucket_flush(); /* heap profile: publish the cycle that just ended */
+  if (tc_gc.mode == TC_MODE_CONCURRENT)
+    tc_dirty_release(tc_arenas.lo, tc_arenas.lo + tc_atomic_load_acquire(&tc_arenas.committed));
   /* 5. Concurrent sweep; finalizers. */
   tc_sweep_wake();
   tc_finalizer_wake();
-  if (tc_options.trace)
-    tc_warn("gc %u: mode %d stw1 %.3f ms mark %.3f ms (rounds %u, dirty %lu, final dirty %lu) stw2 %.3f ms marked %lu black %lu assist %.3f ms",
-            rec.num, rec.mode, rec.stw1_ns / 1e6, (rec.mark_end_ns - rec.mark_start_ns) / 1e6, rec.rounds,
-            (unsigned long)rec.dirty_pages, (unsigned long)rec.final_dirty_pages, rec.stw2_ns / 1e6,
-            (unsigned long)rec.heap_marked, (unsigned long)rec.black_bytes, rec.assist_ns / 1e6);
+  if (tc_options.trace) tc_gctrace_print(&rec);
 }
 
 /* ---- the coordinator ----------------------------------------------------- */

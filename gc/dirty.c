@@ -165,7 +165,14 @@ uint64_t tc_dirty_collect(uintptr_t lo, uintptr_t hi,
 }
 
 void tc_dirty_reset(uintptr_t lo, uintptr_t hi) {
-  if (dt.enabled) tc_dirty_collect(lo, hi, NULL, NULL);
+  if (dt.enabled && hi > lo) tc_dirty_protect(lo, hi - lo);
+}
+
+void tc_dirty_release(uintptr_t lo, uintptr_t hi) {
+  if (!dt.enabled || hi <= lo) return;
+  struct uffdio_writeprotect wp = {.range = {lo, hi - lo}, .mode = 0};
+  if (ioctl(dt.uffd, UFFDIO_WRITEPROTECT, &wp) != 0)
+    tc_throw("userfaultfd: cannot unprotect the heap (errno %d)", errno);
 }
 
 void tc_dirty_after_fork_child(uintptr_t lo, uintptr_t len) {

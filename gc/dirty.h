@@ -16,8 +16,11 @@
  *     (tc_dirty_track, called by arena growth under the heap lock), so pages
  *     are tracked from their first byte; WP_UNPOPULATED makes pages never
  *     touched count as protected.
- *   - tc_dirty_reset, before a mark: re-protects every page written since
- *     the last scan and forgets them (PAGEMAP_SCAN with PM_SCAN_WP_MATCHING).
+ *   - tc_dirty_reset, before a mark: write-protects the whole heap, so
+ *     every page counts as unwritten.
+ *   - tc_dirty_release, after a mark: lifts the protection, so the program
+ *     takes no write faults between marks (a page costs one fault per mark
+ *     in which it is written; ~0.75 us measured here).
  *   - tc_dirty_collect, during and at the end of a mark: reports every run
  *     of pages written since the previous scan and re-protects them in the
  *     same call, so a write is either in this report or the next one.
@@ -44,9 +47,9 @@ void tc_dirty_track(uintptr_t lo, uintptr_t len);
 /* Re-protects [lo, hi) after its pages were dropped (madvise). */
 void tc_dirty_protect(uintptr_t lo, uintptr_t len);
 
-/* Re-protects and forgets every page of [lo, hi) written since the last
- * scan. */
+/* Protects every page of [lo, hi) (before a mark) / unprotects (after). */
 void tc_dirty_reset(uintptr_t lo, uintptr_t hi);
+void tc_dirty_release(uintptr_t lo, uintptr_t hi);
 
 /* Calls fn(start, end, ctx) for every run of pages in [lo, hi) written since
  * the last scan, re-protecting them; returns the number of 4 KiB pages. */

@@ -18,8 +18,9 @@ static struct {
   tc_workbuf_t *empty;  /* protected by lock */
   int nproc;            /* protected by lock */
   int nwait;            /* written atomically under lock; read without it as a hint */
+  int holders;          /* protected by lock: assists holding taken work */
   bool done;            /* protected by lock */
-} work = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, NULL, 0, 0, false};
+} work = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, NULL, 0, 0, 0, false};
 
 uint64_t tc_gcwork_sys(void) { return workbuf_alloc.sys; }
 
@@ -65,7 +66,7 @@ static tc_workbuf_t *get_full_wait(void) {
     }
     if (work.done) break;
     int nwait = __atomic_add_fetch(&work.nwait, 1, __ATOMIC_RELAXED);
-    if (nwait == work.nproc) {
+    if (nwait == work.nproc && work.holders == 0) {
       work.done = true;
       pthread_cond_broadcast(&work.cond);
       break;
@@ -139,13 +140,26 @@ bool tc_gcwork_try_get_global(tc_gcwork_t *w) {
   if (__atomic_load_n(&work.full, __ATOMIC_RELAXED) == NULL) return false; /* racy peek */
   pthread_mutex_lock(&work.lock);
   tc_workbuf_t *b = work.full;
-  if (b) work.full = b->next;
+  if (b) {
+    work.full = b->next;
+    work.holders++; /* until tc_gcwork_assist_done: markers must not finish */
+  }
   pthread_mutex_unlock(&work.lock);
   if (b == NULL) return false;
   TC_ASSERT(w->buf1->n == 0);
   put_empty(w->buf1);
   w->buf1 = b;
   return true;
+}
+
+void tc_gcwork_assist_done(tc_gcwork_t *w, int taken) {
+  tc_gcwork_flush(w);
+  if (taken == 0) return;
+  pthread_mutex_lock(&work.lock);
+  work.holders -= taken;
+  /* Markers waiting for this work, or for the last holder to finish. */
+  if (work.nwait > 0) pthread_cond_broadcast(&work.cond);
+  pthread_mutex_unlock(&work.lock);
 }
 
 bool tc_gcwork_pending(void) {

@@ -52,8 +52,12 @@ bool tc_gcwork_others_waiting(void);
  * barriers between phases). */
 bool tc_gcwork_pending(void);
 /* Moves one full buffer from the global list into w's (empty) buf1 without
- * waiting and without taking part in termination (mark assists). */
+ * waiting (mark assists). Until the taker calls tc_gcwork_assist_done with
+ * the number of buffers it took, markers do not conclude that the phase is
+ * over: the taken work may still produce more. */
 bool tc_gcwork_try_get_global(tc_gcwork_t *w);
+/* Flushes w and releases the taker's hold. */
+void tc_gcwork_assist_done(tc_gcwork_t *w, int taken);
 uint64_t tc_gcwork_sys(void);
 
 TC_INLINE void tc_gcwork_put(tc_gcwork_t *w, uintptr_t addr, uintptr_t len) {

@@ -400,12 +400,49 @@ static uint64_t heap_hi(void) {
   return tc_arenas.lo + tc_atomic_load_acquire(&tc_arenas.committed);
 }
 
+/* CPUs the machine left idle since the last call, from /proc/stat (the
+ * coordinator's view of Go's idle Ps). Plain system calls, no stdio. */
+static double idle_cpus(void) {
+  static uint64_t last_idle, last_total;
+  int fd = open("/proc/stat", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  char buf[512];
+  ssize_t n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (n <= 4 || memcmp(buf, "cpu ", 4) != 0) return 0;
+  buf[n] = 0;
+  uint64_t v[8] = {0}, total = 0;
+  char *p = buf + 4;
+  for (int i = 0; i < 8; i++) {
+    v[i] = strtoull(p, &p, 10);
+    total += v[i];
+  }
+  uint64_t idle = v[3] + v[4]; /* idle + iowait */
+  double cpus = 0;
+  if (last_total != 0 && total > last_total)
+    cpus = (double)(idle - last_idle) / (double)(total - last_total) * tc_os_ncpu();
+  last_idle = idle;
+  last_total = total;
+  return cpus;
+}
+
 void tc_mark_concurrent(tc_mark_result_t *out) {
   int dedicated;
   double frac;
   worker_split(tc_options.procs, &dedicated, &frac);
   /* The coordinator is the fractional worker, or else a dedicated one. */
   int nhelp = frac > 0 ? dedicated : dedicated - 1;
+  /* Idle workers (Go's gcMarkWorkerIdleMode): helpers that mark full time
+   * when CPUs sat idle since the last cycle, so a program that leaves a
+   * core free gets its marks done sooner (fewer black allocations, fewer
+   * write faults); their time is reported apart from the 25%. */
+  double idle = idle_cpus();
+  int nidle = (int)(idle - frac + 0.5);
+  if (nidle > mk.nhelpers - nhelp) nidle = mk.nhelpers - nhelp;
+  if (nidle > 0) {
+    nhelp += nidle;
+    out->idle_workers = (uint32_t)nidle;
+  }
   duty_t duty = {.util = frac, .start_ns = tc_nanotime(), .busy_ns = 0};
   duty_t *dp = frac > 0 ? &duty : NULL;
   bool pages = tc_gc.mode == TC_MODE_CONCURRENT;
@@ -414,24 +451,29 @@ void tc_mark_concurrent(tc_mark_result_t *out) {
   uint64_t t0 = tc_nanotime();
   run_phase(&w, nhelp, dp, true);
   for (uint32_t round = 0; round < TC_MAX_MARK_ROUNDS; round++) {
-    uint64_t n = 0;
     if (pages) {
-      n = tc_dirty_collect(tc_arenas.lo, heap_hi(), rescan_written, &w);
+      uint64_t n = tc_dirty_collect(tc_arenas.lo, heap_hi(), rescan_written, &w);
       out->dirty_pages += n;
       tc_gcwork_flush(&w);
+      /* Few pages written since the last collection: their re-scan (queued)
+       * is left to mark termination, which also sees the few pages written
+       * between now and the stop. */
+      if (n <= TC_FINAL_DIRTY_PAGES) break;
+    } else if (!tc_gcwork_pending()) {
+      break;
     }
-    if (!tc_gcwork_pending()) break;
     out->rounds = round + 1;
     run_phase(&w, nhelp, dp, true);
-    /* Few pages were written during the last drain: the rest is for mark
-     * termination. */
-    if (pages && n <= TC_FINAL_DIRTY_PAGES) break;
   }
   collect_counters(&w, out);
   tc_gcwork_dispose(&w);
-  out->mark_cpu_ns = (dp ? duty.busy_ns : tc_nanotime() - t0) +
-                     tc_atomic_exchange_acq_rel(&mk.helper_ns, 0);
+  uint64_t coord_ns = dp ? duty.busy_ns : tc_nanotime() - t0;
+  uint64_t helpers_ns = tc_atomic_exchange_acq_rel(&mk.helper_ns, 0);
+  out->mark_cpu_ns = coord_ns + helpers_ns;
   out->assist_ns = tc_atomic_exchange_acq_rel(&mk.assist_ns, 0);
+  /* Helpers share the helper time evenly; the idle ones are the last. */
+  if (nhelp > 0 && out->idle_workers > 0)
+    out->idle_ns = helpers_ns / (uint64_t)nhelp * out->idle_workers;
 }
 
 /* Write-barrier buffers of the stopped threads. */
@@ -508,14 +550,16 @@ void tc_mark_assist(uint64_t alloc_bytes) {
     tc_gcwork_t w;
     tc_gcwork_init(&w);
     tc_workentry_t e;
+    int taken = 0;
     while (w.scan_bytes < budget) {
       if (!tc_gcwork_try_get_local(&w, &e)) {
         if (!tc_gcwork_try_get_global(&w)) break;
+        taken++;
         continue;
       }
       scan_range(&w, e.addr, e.addr + e.len);
     }
-    tc_gcwork_flush(&w);
+    tc_gcwork_assist_done(&w, taken);
     tc_atomic_add_relaxed(&mk.bytes_marked, w.bytes_marked);
     tc_atomic_add_relaxed(&mk.scan_bytes, w.scan_bytes);
     tc_gcwork_dispose(&w);

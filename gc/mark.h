@@ -21,7 +21,8 @@
  *     new objects are allocated black (mcentral.c, alloc.c).
  *   tc_mark_concurrent (world running): Go's 25% of GCPROCS as dedicated
  *     helper threads plus one fractional worker (the coordinator, duty-
- *     cycled) drain the gray queue. Then, round after round: concurrent mode
+ *     cycled), and idle workers on CPUs the machine left idle since the
+ *     last cycle (/proc/stat), drain the gray queue. Then, round after round: concurrent mode
  *     collects the heap pages written meanwhile (dirty.h) and re-scans the
  *     marked slots on them (only the written part of each); barrier mode
  *     picks up what write barriers flushed. Rounds stop when a round leaves
@@ -57,11 +58,13 @@ typedef struct tc_mark_result {
   uint64_t global_bytes;
   uint64_t heap_scan_bytes;
   uint32_t rounds;             /* concurrent rounds after the first drain */
+  uint32_t idle_workers;       /* extra helpers run on idle CPUs */
   uint64_t dirty_pages;        /* written pages re-scanned concurrently */
   uint64_t final_dirty_pages;  /* written pages re-scanned at termination */
   uint64_t term_scan_bytes;    /* bytes scanned at mark termination */
   uint64_t mark_cpu_ns;        /* concurrent mark worker time */
   uint64_t assist_ns;          /* mutators' mark assist time */
+  uint64_t idle_ns;            /* idle workers' part of mark_cpu_ns */
 } tc_mark_result_t;
 
 /* Starts the helper threads if needed. World running, cycle lock held. */

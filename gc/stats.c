@@ -63,6 +63,14 @@ void tc_stats_record_cycle_stw(const tc_cycle_record_t *r, uint64_t end_unix_ns)
   st.num_gc++;
 }
 
+uint64_t tc_stats_init_ns(void) { return st.init_ns; }
+
+double tc_stats_gc_cpu_fraction(void) {
+  uint64_t elapsed = tc_nanotime() - st.init_ns;
+  double avail = (double)elapsed * (double)tc_options.procs;
+  return avail > 0 ? (double)tc_atomic_load_relaxed(&st.gc_cpu_ns) / avail : 0;
+}
+
 extern tc_fixalloc_t tc_span_alloc;
 uint64_t tc_span_bitmap_sys(void);
 uint64_t tc_thread_sys(void);
@@ -123,9 +131,7 @@ static void fill(gc_memstats *m) {
   memcpy(m->pause_end, st.pause_end, sizeof m->pause_end);
   m->num_gc = st.num_gc;
   m->num_forced_gc = st.num_forced_gc;
-  uint64_t elapsed = tc_nanotime() - st.init_ns;
-  double avail = (double)elapsed * (double)tc_options.procs;
-  m->gc_cpu_fraction = avail > 0 ? (double)st.gc_cpu_ns / avail : 0;
+  m->gc_cpu_fraction = tc_stats_gc_cpu_fraction();
   m->enable_gc = 1;
   m->debug_gc = 0;
   for (unsigned c = 0; c < 61; c++) {

@@ -21,6 +21,7 @@ typedef struct tc_cycle_record {
   uint32_t num;            /* cycle number, from 1 */
   bool forced;             /* started by gc_collect */
   uint64_t start_ns;       /* monotonic, when the cycle was requested */
+  uint64_t sweep_term_ns;  /* monotonic, the first stop requested (Go's tSweepTerm) */
   uint64_t stw_start_ns;   /* world stop requested (mark termination's in
                               concurrent modes) */
   uint64_t stw_end_ns;     /* world restarted */
@@ -29,6 +30,8 @@ typedef struct tc_cycle_record {
   uint64_t mark_start_ns, mark_end_ns; /* concurrent mark, monotonic */
   uint64_t mark_cpu_ns;    /* background mark workers' time */
   uint64_t assist_ns;      /* mutators' mark assist time */
+  uint64_t idle_ns;        /* idle workers' part of mark_cpu_ns */
+  uint64_t heap_live_end;  /* heap_live at mark termination (Go's H1) */
   uint64_t black_bytes;    /* allocated during the mark */
   uint32_t rounds;         /* concurrent re-scan rounds */
   uint64_t dirty_pages, final_dirty_pages, term_scan_bytes;
@@ -50,5 +53,8 @@ void tc_stats_count_large_free(uintptr_t bytes);
  * per-cycle PauseNs) ending at end_unix_ns. */
 void tc_stats_record_cycle_stw(const tc_cycle_record_t *r, uint64_t end_unix_ns);
 void tc_stats_init(void);
+uint64_t tc_stats_init_ns(void);
+/* Go 1.19's GCCPUFraction: GC CPU time over procs x wall time since start. */
+double tc_stats_gc_cpu_fraction(void);
 
 #endif

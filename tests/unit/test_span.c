@@ -142,7 +142,7 @@ static void check_swept(unsigned cls, const uint64_t *preset, const char *what) 
   uint32_t n = s->nelems, pop = 0;
   for (uint32_t w = 0; w < s->nwords; w++) {
     uint64_t v = preset[w];
-    if (w == s->nwords - 1 && n % 64) v &= ((uint64_t)1 << (n % 64)) - 1; /* no bits past nelems */
+    if (w + 1 == (uint32_t)s->nwords && n % 64) v &= ((uint64_t)1 << (n % 64)) - 1; /* no bits past nelems */
     s->alloc_bits[w] = v;
     pop += (uint32_t)__builtin_popcountll(v);
   }
