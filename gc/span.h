@@ -128,8 +128,9 @@ TC_INLINE uint32_t tc_span_object_index(const tc_span_t *s, uintptr_t addr) {
 }
 
 TC_INLINE bool tc_span_is_allocated(const tc_span_t *s, uint32_t idx) {
-  return idx < tc_atomic_load_relaxed(&s->free_index) ||
-         (s->alloc_bits[idx / 64] >> (idx % 64) & 1);
+  /* Acquire pairs with the sweep's release of free_index = 0 (sweep.c). */
+  return idx < tc_atomic_load_acquire(&s->free_index) ||
+         (tc_atomic_load_relaxed(&s->alloc_bits[idx / 64]) >> (idx % 64) & 1);
 }
 
 TC_INLINE bool tc_span_is_freed(const tc_span_t *s, uint32_t idx) {

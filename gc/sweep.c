@@ -72,7 +72,11 @@ bool tc_span_sweep(tc_span_t *s, bool preserve) {
   tc_atomic_store_relaxed(&s->nfreed, 0);
   s->alloc_count = live;
   s->alloc_count_cached = live;
-  s->free_index = 0;
+  /* Lookups racing this sweep (gc_base, gc_free's check, gc_weak_new,
+   * markers) read free_index first: while they see the old cursor every
+   * slot below it counts as allocated; once they see 0 (acquire) they see
+   * the new alloc bits. */
+  tc_atomic_store_release(&s->free_index, 0);
   tc_span_refill_cache(s, 0);
   if (nfreed) s->needzero = 1;
   if (live == 0 && !preserve) {
