@@ -272,9 +272,23 @@ static void ensure_coordinator(void) {
 void tc_gc_run(bool forced) {
   if (tc_thread_current() == NULL) return;
   if (!forced) {
-    /* Many allocations see the trigger crossed; one wakes the coordinator. */
-    if (tc_atomic_load_relaxed(&tc_gc.cycle_active)) return;
-    if (tc_atomic_exchange_acq_rel(&tc_gc.cycle_active, 1)) return;
+    /* Many allocations see the trigger crossed; one wakes the coordinator.
+     * The others go on, unless the heap has reached the goal before the
+     * mark began (the coordinator is still finishing the sweep): then they
+     * wait for the mark too, and assist from there. */
+    if (tc_atomic_load_relaxed(&tc_gc.cycle_active) ||
+        tc_atomic_exchange_acq_rel(&tc_gc.cycle_active, 1)) {
+      if (tc_gc_marking() || (uint64_t)tc_atomic_load_relaxed(&tc_gc.heap_live) <
+                                 tc_atomic_load_relaxed(&tc_gc.goal))
+        return;
+      pthread_mutex_lock(&ctl.lock);
+      uint32_t begun = ctl.begun, handled = ctl.handled;
+      while (ctl.begun == begun && ctl.handled == handled &&
+             tc_atomic_load_relaxed(&tc_gc.cycle_active) && !tc_gc_marking())
+        pthread_cond_wait(&ctl.done_cv, &ctl.lock);
+      pthread_mutex_unlock(&ctl.lock);
+      return;
+    }
     /* Like Go's gcStart on the triggering goroutine, this thread does not
      * run ahead of the cycle it started: it waits until the mark has begun
      * (assists pace it from there), in stw mode until the cycle is over. */
