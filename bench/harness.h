@@ -143,6 +143,16 @@ BENCH_INLINE void bench_free(void *p) {
 #endif
 }
 
+/* A store of a heap pointer into memory: BENCH_STORE(lvalue, value).
+ * tricolor: GC_STORE, its write barrier (GCMODE=barrier requires every
+ * store of a pointer into the heap to go through it; a plain store plus one
+ * predictable branch otherwise). The others: a plain store. */
+#if BENCH_ALLOC_ID == BENCH_ID_tricolor
+#define BENCH_STORE(lvalue, value) GC_STORE(lvalue, value)
+#else
+#define BENCH_STORE(lvalue, value) ((void)((lvalue) = (value)))
+#endif
+
 /* pthread_create whose thread the collector knows before it runs. */
 static inline int bench_thread_create(pthread_t *t, void *(*fn)(void *), void *arg) {
 #if BENCH_ALLOC_ID == BENCH_ID_tricolor
