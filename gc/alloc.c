@@ -94,7 +94,8 @@ static TC_NOINLINE TC_SAMPLING_FRAME void *alloc_small_slow(tc_spanclass_t sc) {
   if (TC_UNLIKELY(sample)) tc_sample_alloc(t->mcache, s, p);
   if (tc_gc_should_trigger()) {
     tc_gc_run(false);
-    if (TC_UNLIKELY(tc_atomic_load_relaxed(&tc_gc.marking))) tc_mark_assist(64 * (uint64_t)s->elemsize);
+    if (TC_UNLIKELY(tc_atomic_load_relaxed(&tc_gc.marking)) && !tc_mark_assist(64 * (uint64_t)s->elemsize))
+      tc_gc_assist_park();
   }
   return (void *)p;
 }
@@ -143,7 +144,8 @@ static TC_NOINLINE TC_SAMPLING_FRAME void *alloc_large(size_t size, bool noscan)
   if (TC_UNLIKELY(sample)) tc_sample_alloc(t->mcache, s, p);
   if (tc_gc_should_trigger()) {
     tc_gc_run(false);
-    if (TC_UNLIKELY(tc_atomic_load_relaxed(&tc_gc.marking))) tc_mark_assist(bytes);
+    if (TC_UNLIKELY(tc_atomic_load_relaxed(&tc_gc.marking)) && !tc_mark_assist(bytes))
+      tc_gc_assist_park();
   }
   return (void *)p;
 }

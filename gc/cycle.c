@@ -314,6 +314,15 @@ void tc_gc_run(bool forced) {
   tc_bucket_post_sweep(); /* so the heap profile is as of this cycle */
 }
 
+void tc_gc_assist_park(void) {
+  if ((uint64_t)tc_atomic_load_relaxed(&tc_gc.heap_live) <= tc_atomic_load_relaxed(&tc_gc.goal))
+    return;
+  pthread_mutex_lock(&ctl.lock);
+  uint32_t done = ctl.done;
+  while (ctl.done == done && tc_gc_marking()) pthread_cond_wait(&ctl.done_cv, &ctl.lock);
+  pthread_mutex_unlock(&ctl.lock);
+}
+
 /* ---- fork ---------------------------------------------------------------- */
 
 /* fork(): cycles (a running one is waited out), other stops and the

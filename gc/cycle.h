@@ -82,6 +82,11 @@ void tc_gc_init(void);
  * full one and waits for it (forced=true, gc_collect). */
 void tc_gc_run(bool forced);
 
+/* An allocating thread whose assist found no gray work while the heap is
+ * past the goal waits for the mark to end (Go's gcParkAssist): the
+ * background workers hold the rest of the work. */
+void tc_gc_assist_park(void);
+
 /* Runs fn(arg) with the world stopped (not inside a cycle's pause). */
 void tc_gc_with_world_stopped(void (*fn)(void *), void *arg);
 

@@ -531,19 +531,20 @@ void tc_mark_shade_range(uintptr_t lo, uintptr_t hi) {
 
 /* ---- mark assists -------------------------------------------------------- */
 
-void tc_mark_assist(uint64_t alloc_bytes) {
+bool tc_mark_assist(uint64_t alloc_bytes) {
   tc_thread_t *t = tc_thread_tls;
-  if (t == NULL) return;
+  if (t == NULL) return true;
   int64_t live = tc_atomic_load_relaxed(&tc_gc.heap_live);
   uint64_t trigger = tc_atomic_load_relaxed(&tc_gc.trigger);
   uint64_t goal = tc_atomic_load_relaxed(&tc_gc.goal);
-  if ((uint64_t)live <= trigger || goal <= trigger) return;
+  if ((uint64_t)live <= trigger || goal <= trigger) return true;
   /* Scan work per byte allocated grows from 1 at the trigger to 4 at the
    * goal and beyond (a stand-in for Go's assist ratio; see mark.h). */
   uint64_t over = (uint64_t)live - trigger;
   uint64_t ratio = 1 + 3 * (over >= goal - trigger ? 1 : 0) + 3 * over / (goal - trigger);
   uint64_t budget = alloc_bytes * (ratio > 4 ? 4 : ratio);
   if (budget > TC_ASSIST_MAX_BYTES) budget = TC_ASSIST_MAX_BYTES;
+  bool paid = true;
   tc_thread_nostop_enter(t);
   if (tc_gc_marking()) {
     uint64_t t0 = tc_nanotime();
@@ -559,6 +560,7 @@ void tc_mark_assist(uint64_t alloc_bytes) {
       }
       scan_range(&w, e.addr, e.addr + e.len);
     }
+    paid = w.scan_bytes >= budget;
     tc_gcwork_assist_done(&w, taken);
     tc_atomic_add_relaxed(&mk.bytes_marked, w.bytes_marked);
     tc_atomic_add_relaxed(&mk.scan_bytes, w.scan_bytes);
@@ -566,6 +568,7 @@ void tc_mark_assist(uint64_t alloc_bytes) {
     tc_atomic_add_relaxed(&mk.assist_ns, tc_nanotime() - t0);
   }
   tc_thread_nostop_exit(t);
+  return paid;
 }
 
 /* ---- single objects ------------------------------------------------------ */

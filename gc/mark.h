@@ -83,7 +83,9 @@ void tc_mark_terminate(tc_mark_result_t *out);
  * Runs in a no-stop region, so mark termination waits for it and finds its
  * results flushed. A simple stand-in for Go's assist ratio (issue 4). */
 #define TC_ASSIST_MAX_BYTES (1u << 20)
-void tc_mark_assist(uint64_t alloc_bytes);
+/* Returns false when no gray work was left to pay the debt (the caller then
+ * parks past the goal, like Go's gcParkAssist). */
+bool tc_mark_assist(uint64_t alloc_bytes);
 
 /* Shades n values (write barrier buffers). Caller is in a no-stop region
  * and marking is on. */

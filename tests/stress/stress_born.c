@@ -32,8 +32,8 @@
  * only takes trees whose bound is below MAXH), so walks never go deep.
  * gc_set_percent(25) keeps the runway short (a cycle every megabyte or two
  * of allocation). The main thread stops the workers after TARGET_CYCLES
- * cycles or TIME_LIMIT seconds; the workers verify everything around two
- * gc_collect calls. Checks: no node ever failed verification, >= MIN_CYCLES
+ * cycles and MIN_SECONDS, or after TIME_LIMIT seconds; the workers verify
+ * everything around two gc_collect calls. Checks: no node ever failed verification, >= MIN_CYCLES
  * cycles.
  */
 #include <pthread.h>
@@ -51,6 +51,7 @@
 #define LARGE_MAX 6000
 #define TARGET_CYCLES 360
 #define MIN_CYCLES 300
+#define MIN_SECONDS 3.0 /* even when the cycles come faster (stw) */
 #define TIME_LIMIT 50.0
 
 #define NODE_MAGIC 0x626f726eu /* "born" */
@@ -492,7 +493,8 @@ TEST(objects_born_during_marking_link_old_and_new) {
   while (!atomic_load(&g_stop)) {
     usleep(50000); /* gc_read_memstats stops the world: not too often */
     cycles = st_num_gc() - gc0;
-    if (cycles >= want || st_now() - t0 > limit) break;
+    double el = st_now() - t0;
+    if ((cycles >= want && el >= MIN_SECONDS * st_scale()) || el > limit) break;
   }
   atomic_store(&g_stop, 1);
   cycles = st_num_gc() - gc0;

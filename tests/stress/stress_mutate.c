@@ -40,8 +40,9 @@
  * cycle starts every megabyte or two of allocation and the mutators spend
  * much of their time beside a running mark (GCTRACE=1 shows the marks and
  * the bytes allocated black). The main thread stops the workers after
- * TARGET_CYCLES completed cycles (num_gc) or TIME_LIMIT seconds, then the
- * workers verify everything around two gc_collect calls.
+ * TARGET_CYCLES completed cycles (num_gc) and MIN_SECONDS, or after
+ * TIME_LIMIT seconds, then the workers verify everything around two
+ * gc_collect calls.
  * Checks: no object ever failed verification, >= MIN_CYCLES cycles ran.
  * Run with GCCHECKMARK=1 (as ctest does) to have every concurrent mark
  * verified by a stop-the-world re-mark as well.
@@ -62,6 +63,7 @@
 #define TARGET_OBJS 500 /* per thread */
 #define TARGET_CYCLES 540
 #define MIN_CYCLES 500
+#define MIN_SECONDS 3.0 /* even when the cycles come faster (stw) */
 #define TIME_LIMIT 50.0
 #define BALLAST_NODES 8000
 
@@ -556,7 +558,8 @@ TEST(pointers_move_between_heap_locals_and_globals_during_marks) {
   while (!atomic_load(&g_stop)) {
     usleep(50000); /* gc_read_memstats stops the world: not too often */
     cycles = st_num_gc() - gc0;
-    if (cycles >= want || st_now() - t0 > limit) break;
+    double el = st_now() - t0;
+    if ((cycles >= want && el >= MIN_SECONDS * st_scale()) || el > limit) break;
     if (++ticks % 20 == 0) ballast_verify();
   }
   atomic_store(&g_stop, 1);
