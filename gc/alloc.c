@@ -211,8 +211,7 @@ API TC_FASTPATH void *gc_calloc(size_t count, size_t size) {
 
 /* ---- lookup and free ----------------------------------------------------- */
 
-/* The live object starting exactly at p, or aborts naming call. */
-static tc_object_t object_at(const char *call, const void *p) {
+tc_object_t tc_object_at(const char *call, const void *p) {
   tc_object_t o;
   if (!tc_findobject((uintptr_t)p, &o))
     tc_misuse(call, p, "pointer does not point into a live object allocated by tricolor");
@@ -232,7 +231,7 @@ API void *gc_base(const void *p) {
 
 API size_t gc_usable_size(const void *p) {
   if (p == NULL) return 0;
-  tc_object_t o = object_at("gc_usable_size", p);
+  tc_object_t o = tc_object_at("gc_usable_size", p);
   return o.span->elemsize;
 }
 
@@ -266,7 +265,7 @@ API void gc_free(void *p) {
   if (p == NULL) return;
   tc_thread_t *t = tc_thread_current();
   if (t == NULL) return;
-  tc_object_t o = object_at("gc_free", p);
+  tc_object_t o = tc_object_at("gc_free", p);
   tc_thread_nostop_enter(t);
   tc_span_t *s = o.span;
   tc_special_on_free((uintptr_t)p);
@@ -289,7 +288,7 @@ API void gc_free(void *p) {
 
 API TC_SAMPLING_FRAME void *gc_realloc(void *p, size_t n) {
   if (p == NULL) return gc_alloc(n);
-  tc_object_t o = object_at("gc_realloc", p);
+  tc_object_t o = tc_object_at("gc_realloc", p);
   if (n == 0) {
     gc_free(p);
     return NULL;

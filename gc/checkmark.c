@@ -3,12 +3,12 @@
  */
 #include "checkmark.h"
 
-#include <unistd.h>
 
 #include "arena.h"
 #include "error.h"
 #include "findobject.h"
 #include "gcwork.h"
+#include "mark.h"
 #include "os.h"
 #include "roots.h"
 #include "special.h"
@@ -62,20 +62,6 @@ static void check_range(uintptr_t lo, uintptr_t hi, void *ctx) {
     if (*p - tc_arenas.lo < heap_len) check_grey(w, *p, (uintptr_t)p);
 }
 
-static void check_stacks(tc_gcwork_t *w) {
-  for (tc_thread_t *t = tc_threads.list; t; t = t->next) {
-    uintptr_t sp = t->stop_sp;
-    if (sp >= t->stack_lo && sp <= t->stack_hi) check_range(sp, t->stack_hi, w);
-    else if (t->alt_hi != 0) {
-      check_range(sp, t->alt_hi, w);
-      /* The interrupted normal stack (mark.c scans the whole mapping; the
-       * part from stack_lo may be unmapped for the main thread, so only
-       * threads with a known mapping are re-checked here). */
-      if (t->tid != getpid()) check_range(t->stack_lo, t->stack_hi, w);
-    }
-    tc_roots_for_each_tls(t, check_range, w);
-  }
-}
 
 void tc_checkmark_run(void) {
   size_t nbytes = tc_arenas.reserved / 64;
@@ -86,7 +72,7 @@ void tc_checkmark_run(void) {
   tc_gcwork_begin_phase(1);
   tc_gcwork_t w;
   tc_gcwork_init(&w);
-  check_stacks(&w);
+  tc_mark_for_each_stack(check_range, &w);
   tc_roots_for_each_global(check_range, &w);
   tc_special_roots(check_range, check_range, &w);
   tc_workentry_t e;

@@ -118,7 +118,7 @@ static void flush_mcaches(void) {
 /* ---- the cycle ----------------------------------------------------------- */
 
 /* Pause 1 of the concurrent modes. World stopped. */
-static void mark_begin(tc_cycle_record_t *rec, tc_mark_result_t *mr) {
+static void mark_begin(tc_mark_result_t *mr) {
   if (TC_DEBUG >= 1 && !tc_sweep_done())
     tc_throw("sweep termination: unswept spans remain at mark start");
   /* Spans cached from here on are cached black (mcentral.c). */
@@ -128,7 +128,6 @@ static void mark_begin(tc_cycle_record_t *rec, tc_mark_result_t *mr) {
   tc_atomic_store_relaxed(&tc_gc.marking, 1);
   if (tc_gc.mode == TC_MODE_BARRIER) tc_atomic_store_relaxed(&gc_barrier_active_, 1);
   tc_mark_begin(mr);
-  (void)rec;
 }
 
 /* The end of mark termination, every mode. World stopped. */
@@ -195,7 +194,7 @@ static void run_cycle(uint32_t num, bool forced) {
       tc_dirty_reset(tc_arenas.lo, tc_arenas.lo + tc_atomic_load_acquire(&tc_arenas.committed));
     /* 2. Pause 1. */
     uint64_t t1 = rec.sweep_term_ns = stop_world();
-    mark_begin(&rec, &mr);
+    mark_begin(&mr);
     rec.stw1_ns = tc_nanotime() - t1;
     start_world();
     announce_begun(num);

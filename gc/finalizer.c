@@ -133,12 +133,7 @@ void tc_finalizer_after_fork_child(void) {
 __attribute__((visibility("default"))) void gc_set_finalizer(void *obj,
                                                              void (*fn)(void *, void *),
                                                              void *data) {
-  tc_object_t o;
-  if (!tc_findobject((uintptr_t)obj, &o) || tc_span_is_freed(o.span, o.index))
-    tc_misuse("gc_set_finalizer", obj,
-              "pointer does not point into a live object allocated by tricolor");
-  if (tc_object_base(&o) != (uintptr_t)obj)
-    tc_misuse("gc_set_finalizer", obj, "pointer is not the start of an object (interior pointer)");
+  tc_object_at("gc_set_finalizer", obj);
   tc_thread_t *t = tc_special_lock();
   tc_special_t *r = fn ? tc_special_insert_locked((uintptr_t)obj)
                        : tc_special_find_locked((uintptr_t)obj);

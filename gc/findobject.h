@@ -35,4 +35,8 @@ TC_INLINE uintptr_t tc_object_base(const tc_object_t *o) {
   return o->span->base + (uintptr_t)o->index * o->span->elemsize;
 }
 
+/* The live object starting exactly at p; anything else (foreign, interior,
+ * freed) is misuse: one line naming call and p, then abort (alloc.c). */
+tc_object_t tc_object_at(const char *call, const void *p);
+
 #endif

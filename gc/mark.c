@@ -276,7 +276,7 @@ static void whole_stack(tc_root_fn fn, void *ctx, const tc_thread_t *t) {
 /* Every stopped thread's stack (from its stop pointer; the kernel saved its
  * registers in the signal frame below it) and static TLS. World stopped;
  * the caller is not a registered thread. */
-static uint64_t for_each_stack(tc_root_fn fn, void *ctx) {
+uint64_t tc_mark_for_each_stack(tc_root_fn fn, void *ctx) {
   uint64_t bytes = 0;
   for (tc_thread_t *t = tc_threads.list; t; t = t->next) {
     uintptr_t sp = t->stop_sp;
@@ -299,7 +299,7 @@ static uint64_t for_each_stack(tc_root_fn fn, void *ctx) {
 
 /* Every root, queued (world stopped: nothing changes until restart). */
 static void queue_all_roots(tc_gcwork_t *w, tc_mark_result_t *out) {
-  out->stack_bytes = for_each_stack(put_root, w);
+  out->stack_bytes = tc_mark_for_each_stack(put_root, w);
   tc_roots_for_each_global(put_root, w);
   tc_special_roots(put_root, put_root, w);
   out->global_bytes = tc_roots_global_bytes();
@@ -339,7 +339,7 @@ void tc_mark_begin(tc_mark_result_t *out) {
   reset_counters();
   tc_gcwork_t w;
   tc_gcwork_init(&w);
-  out->stack_bytes = for_each_stack(scan_root_now, &w);
+  out->stack_bytes = tc_mark_for_each_stack(scan_root_now, &w);
   tc_roots_for_each_user(scan_root_now, &w);
   tc_special_roots(scan_root_now, put_root, &w);
   tc_roots_for_each_segment(put_root, &w);

@@ -93,6 +93,11 @@ void tc_mark_shade(const uintptr_t *v, size_t n);
 /* Shades every word of [lo, hi) (a bulk copy into a black object). */
 void tc_mark_shade_range(uintptr_t lo, uintptr_t hi);
 
+/* Calls fn on every stopped thread's stack range (from its stop pointer;
+ * the whole mapping as well for a thread stopped on an alternate signal
+ * stack) and its static TLS; returns the stack bytes. World stopped. */
+uint64_t tc_mark_for_each_stack(void (*fn)(uintptr_t lo, uintptr_t hi, void *ctx), void *ctx);
+
 /* Mark bit of the object starting at base (world stopped). */
 bool tc_mark_is_marked(uintptr_t base);
 void tc_mark_set(uintptr_t base);

@@ -14,11 +14,7 @@ void tc_weak_clear(struct gc_weak *w) { tc_atomic_store_relaxed(&w->obj, 0); }
 
 __attribute__((visibility("default"))) gc_weak_t *gc_weak_new(void *obj) {
   if (obj == NULL) return NULL;
-  tc_object_t o;
-  if (!tc_findobject((uintptr_t)obj, &o) || tc_span_is_freed(o.span, o.index))
-    tc_misuse("gc_weak_new", obj, "pointer does not point into a live object allocated by tricolor");
-  if (tc_object_base(&o) != (uintptr_t)obj)
-    tc_misuse("gc_weak_new", obj, "pointer is not the start of an object (interior pointer)");
+  tc_object_at("gc_weak_new", obj);
   /* Allocated before taking the lock (allocation may start a cycle). */
   struct gc_weak *h = gc_alloc_noscan(sizeof *h);
   if (h == NULL) return NULL;

@@ -218,23 +218,8 @@ static struct node *tree_new(struct ctx *c, int count, int maxh, int *height) {
 
 static volatile uint64_t g_sink;
 
-/* Garbage, no pointer stores. */
-static ST_NOINLINE uint64_t garbage(st_rng *r, size_t bytes) {
-  size_t done = 0;
-  uint64_t acc = 0;
-  while (done < bytes) {
-    uint64_t k = st_below(r, 1000);
-    size_t n = k < 800 ? st_range(r, 8, 256) : k < 990 ? st_range(r, 257, 4096) : st_range(r, 4097, 65536);
-    unsigned char *p = (k & 1) ? gc_alloc_noscan(n) : gc_alloc(n);
-    if (!p) abort();
-    memset(p, 0xd0 | (int)(k & 15), n);
-    acc += p[n - 1];
-    done += n;
-  }
-  return acc;
-}
 
-static void work(struct ctx *c) { g_sink += garbage(&c->rng, st_range(&c->rng, 256, 16384)); }
+static void work(struct ctx *c) { g_sink += st_garbage(&c->rng, st_range(&c->rng, 256, 16384), 64 << 10); }
 
 /* ---- Operations ----------------------------------------------------------- */
 

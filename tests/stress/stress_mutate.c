@@ -35,7 +35,7 @@
  * Stores to locals and globals are always plain (the barrier promise covers
  * heap stores only).
  *
- * A shared scanned ballast tree (~400 KiB, built with GC_STORE) makes every
+ * A shared checksummed ballast tree (st_tree_build, ~1.6 MiB) makes every
  * mark take a little while. gc_set_percent(25) keeps the runway short, so a
  * cycle starts every megabyte or two of allocation and the mutators spend
  * much of their time beside a running mark (GCTRACE=1 shows the marks and
@@ -95,11 +95,7 @@ struct state {
 static struct obj *g_glob[NTHREADS][NGLOB];
 
 /* Ballast: a scanned tree reachable only from this global. */
-struct bnode {
-  struct bnode *l, *r;
-  uint64_t id, sum;
-};
-static struct bnode *g_ballast;
+static struct st_node *g_ballast;
 static uint64_t g_ballast_sum;
 
 static atomic_int g_stop;
@@ -253,29 +249,13 @@ static void forget(struct ctx *c, const struct obj *o) {
   c->idsum -= o->id;
 }
 
-/* Garbage of small and medium sizes (rarely large), filled with a pattern
- * that is never a pointer. No pointer stores: nothing to annotate. */
-static ST_NOINLINE uint64_t garbage(st_rng *r, size_t bytes) {
-  size_t done = 0;
-  uint64_t acc = 0;
-  while (done < bytes) {
-    uint64_t k = st_below(r, 1000);
-    size_t n = k < 800 ? st_range(r, 8, 256) : k < 990 ? st_range(r, 257, 4096) : st_range(r, 4097, 65536);
-    unsigned char *p = (k & 1) ? gc_alloc_noscan(n) : gc_alloc(n);
-    if (!p) abort();
-    memset(p, 0xd0 | (int)(k & 15), n);
-    acc += p[n - 1];
-    done += n;
-  }
-  return acc;
-}
 
 static volatile uint64_t g_sink;
 
 static void work(struct ctx *c) {
   uint64_t k = st_below(&c->rng, 100);
   size_t n = k < 70 ? st_range(&c->rng, 64, 4096) : k < 98 ? st_range(&c->rng, 4096, 32768) : 65536;
-  g_sink += garbage(&c->rng, n);
+  g_sink += st_garbage(&c->rng, n, 64 << 10);
 }
 
 /* ---- Operations --------------------------------------------------------- */
@@ -384,7 +364,7 @@ static ST_NOINLINE void op_hold(struct ctx *c) {
     hold[i] = o;
     put(c, p, NULL);
   }
-  g_sink += garbage(&c->rng, 64 << 10);
+  g_sink += st_garbage(&c->rng, 64 << 10, 64 << 10);
   for (int i = 0; i < n; i++) {
     if (!hold[i]) continue;
     if (chain_check(c, hold[i], "held chain", i, NULL, NULL) < 0) return;
@@ -500,40 +480,9 @@ static void *worker(void *arg) {
 
 /* ---- Ballast -------------------------------------------------------------- */
 
-static uint64_t bnode_sum(const struct bnode *n) {
-  return st_combine(st_combine(n->id, n->l ? n->l->sum : 1), n->r ? n->r->sum : 2);
-}
-
-static struct bnode *ballast_build(uint64_t lo, uint64_t hi) {
-  if (lo >= hi) return NULL;
-  uint64_t mid = lo + (hi - lo) / 2;
-  struct bnode *n = st_xalloc(sizeof *n);
-  n->id = st_mix(mid);
-  GC_STORE(n->l, ballast_build(lo, mid));
-  GC_STORE(n->r, ballast_build(mid + 1, hi));
-  n->sum = bnode_sum(n);
-  return n;
-}
-
-static long ballast_check(const struct bnode *n, size_t *count) {
-  if (!n) return 0;
-  if (gc_base(n) != (const void *)n) {
-    bad("ballast node %p is not a live object", (const void *)n);
-    return 1;
-  }
-  (*count)++;
-  long b = ballast_check(n->l, count) + ballast_check(n->r, count);
-  if (bnode_sum(n) != n->sum) {
-    if (!b) bad("ballast node %p: checksum mismatch", (const void *)n);
-    b++;
-  }
-  return b;
-}
-
 static ST_NOINLINE void ballast_verify(void) {
-  size_t count = 0;
-  if (ballast_check(g_ballast, &count) == 0 && (count != BALLAST_NODES || g_ballast->sum != g_ballast_sum))
-    bad("ballast: %zu nodes (expected %d) or root checksum differs", count, BALLAST_NODES);
+  if (st_tree_check(g_ballast, g_ballast_sum, BALLAST_NODES, "ballast"))
+    bad("ballast tree damaged (details above)");
 }
 
 /* ---- The test ---------------------------------------------------------------- */
@@ -546,7 +495,7 @@ TEST(pointers_move_between_heap_locals_and_globals_during_marks) {
    * mutators spend much of their time beside a running mark. */
   int old_percent = gc_set_percent(25);
   double t0 = st_now(), limit = TIME_LIMIT * st_scale();
-  g_ballast = ballast_build(0, BALLAST_NODES);
+  g_ballast = st_tree_build(0xba11a57, BALLAST_NODES);
   g_ballast_sum = g_ballast->sum;
   uint32_t gc0 = st_num_gc();
   uint32_t want = (uint32_t)(TARGET_CYCLES * st_scale());

@@ -25,7 +25,7 @@
  * another object, and fails the check (its address is printed).
  * A helper thread allocates garbage all the time so that cycles keep running
  * (gc_set_percent(25): a cycle every megabyte or two); a shared ballast tree
- * (~600 KiB) makes each mark last a little while.
+ * (st_tree_build, ~2.4 MiB) makes each mark last a little while.
  *
  * GCMODE=concurrent: the kernel's writes to the heap fault on the
  * write-protected pages like the program's own, so the collector sees them.
@@ -150,71 +150,22 @@ static int sobj_ok(const struct sobj *o, uint64_t magic, uint64_t id, const char
 
 /* ---- Ballast (barrier-clean) ------------------------------------------------ */
 
-struct bnode {
-  struct bnode *l, *r;
-  uint64_t id, sum;
-};
-static struct bnode *g_ballast;
+static struct st_node *g_ballast;
 static uint64_t g_ballast_sum;
 
-static uint64_t bnode_sum(const struct bnode *n) {
-  return st_combine(st_combine(n->id, n->l ? n->l->sum : 1), n->r ? n->r->sum : 2);
-}
-
-static struct bnode *ballast_build(uint64_t lo, uint64_t hi) {
-  if (lo >= hi) return NULL;
-  uint64_t mid = lo + (hi - lo) / 2;
-  struct bnode *n = st_xalloc(sizeof *n);
-  n->id = st_mix(mid);
-  GC_STORE(n->l, ballast_build(lo, mid));
-  GC_STORE(n->r, ballast_build(mid + 1, hi));
-  n->sum = bnode_sum(n);
-  return n;
-}
-
-static long ballast_check(const struct bnode *n, size_t *count) {
-  if (!n) return 0;
-  if (gc_base(n) != (const void *)n) {
-    bad("ballast node %p is not a live object", (const void *)n);
-    return 1;
-  }
-  (*count)++;
-  long b = ballast_check(n->l, count) + ballast_check(n->r, count);
-  if (bnode_sum(n) != n->sum) {
-    if (!b) bad("ballast node %p: checksum mismatch", (const void *)n);
-    b++;
-  }
-  return b;
-}
-
 static ST_NOINLINE void ballast_verify(void) {
-  size_t count = 0;
-  if (ballast_check(g_ballast, &count) == 0 && (count != BALLAST_NODES || g_ballast->sum != g_ballast_sum))
-    bad("ballast: %zu nodes (expected %d) or root checksum differs", count, BALLAST_NODES);
+  if (st_tree_check(g_ballast, g_ballast_sum, BALLAST_NODES, "ballast"))
+    bad("ballast tree damaged (details above)");
 }
 
 /* ---- Garbage ------------------------------------------------------------------ */
 
 static volatile uint64_t g_sink;
 
-static ST_NOINLINE uint64_t garbage(st_rng *r, size_t bytes) {
-  size_t done = 0;
-  uint64_t acc = 0;
-  while (done < bytes) {
-    uint64_t k = st_below(r, 1000);
-    size_t n = k < 800 ? st_range(r, 8, 256) : k < 990 ? st_range(r, 257, 4096) : st_range(r, 4097, 65536);
-    unsigned char *p = (k & 1) ? gc_alloc_noscan(n) : gc_alloc(n);
-    if (!p) abort();
-    memset(p, 0xd0 | (int)(k & 15), n);
-    acc += p[n - 1];
-    done += n;
-  }
-  return acc;
-}
 
 static void *garbage_thread(void *arg) {
   st_rng r = {st_seed() ^ 0x6a7b};
-  while (!atomic_load(&g_stop)) g_sink += garbage(&r, 256 << 10);
+  while (!atomic_load(&g_stop)) g_sink += st_garbage(&r, 256 << 10, 64 << 10);
   return NULL;
 }
 
@@ -404,7 +355,7 @@ static ST_NOINLINE void round_once(struct tctx *c, long round) {
   switch (how) {
   case 0: /* pipe, read(2) */
     write_all(c->pipefd[1], c->stage->p, bytes);
-    if (st_below(r, 2)) g_sink += garbage(r, 16 << 10); /* the pointers wait in the pipe */
+    if (st_below(r, 2)) g_sink += st_garbage(r, 16 << 10, 64 << 10); /* the pointers wait in the pipe */
     read_all(c->pipefd[0], b->p, bytes);
     break;
   case 1: /* pipe, readv(2) into two halves */
@@ -452,7 +403,7 @@ static ST_NOINLINE void round_once(struct tctx *c, long round) {
   atomic_fetch_add(&g_ptrs_read, (long)(n + nleaves));
 
   /* Let marking go on with the pointers only where the kernel put them. */
-  g_sink += garbage(r, st_range(r, 4 << 10, 64 << 10));
+  g_sink += st_garbage(r, st_range(r, 4 << 10, 64 << 10), 64 << 10);
   ring_verify(c, slot);
   for (int k = 0; k < 2; k++) ring_verify(c, (int)st_below(r, RING));
 }
@@ -520,7 +471,7 @@ TEST(pointers_written_into_the_heap_by_system_calls) {
    * mutators spend much of their time beside a running mark. */
   int old_percent = gc_set_percent(25);
   double t0 = st_now(), limit = TIME_LIMIT * st_scale();
-  g_ballast = ballast_build(0, BALLAST_NODES);
+  g_ballast = st_tree_build(0xba11a57, BALLAST_NODES);
   g_ballast_sum = g_ballast->sum;
   uint32_t gc0 = st_num_gc(), want = (uint32_t)(TARGET_CYCLES * st_scale());
   pthread_t th[NTHREADS], gt;

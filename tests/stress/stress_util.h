@@ -189,7 +189,7 @@ static ST_NOINLINE ST_UNUSED uint64_t st_garbage(st_rng *r, size_t bytes, size_t
     /* 0xd0..0xdf bytes: words 0xdXdXdX.. are non-canonical addresses. */
     memset(p, 0xd0 | (int)(k & 15), n);
     if (!noscan && n >= 2 * sizeof(void *) && (k & 3) == 0) {
-      ((void **)p)[0] = prev;
+      GC_STORE(((void **)p)[0], prev);
       prev = p;
     }
     acc += p[n - 1];
@@ -231,11 +231,12 @@ static ST_UNUSED struct st_node *st_tree_build_range(uint64_t seed, size_t lo, s
   size_t mid = lo + (hi - lo) / 2;
   struct st_node *n = gc_alloc(sizeof *n);
   if (!n) abort();
-  n->l = st_tree_build_range(seed, lo, mid);
-  n->r = st_tree_build_range(seed, mid + 1, hi);
+  /* Heap stores through GC_STORE, so the tree is valid in GCMODE=barrier. */
+  GC_STORE(n->l, st_tree_build_range(seed, lo, mid));
+  GC_STORE(n->r, st_tree_build_range(seed, mid + 1, hi));
   n->id = st_mix(seed * 1000003 + mid);
   n->len = 1 + n->id % 300;
-  n->blob = gc_alloc_noscan(n->len);
+  GC_STORE(n->blob, (unsigned char *)gc_alloc_noscan(n->len));
   if (!n->blob) abort();
   st_fill_bytes(n->blob, n->len, n->id);
   n->sum = st_node_sum(n);
