@@ -7,13 +7,18 @@
  *   - inside a no-stop region: records the request and returns; the thread
  *     parks itself when it leaves the region (thread.h);
  *   - executing the inline allocation fast path (its PC lies in the
- *     tc_fastpath section): declines; the collector signals it again, by
- *     then it has left the fast path (a dozen instructions);
+ *     tc_fastpath section), or running a signal handler that interrupted
+ *     the fast path (the handler's signal frame, found above its stack
+ *     pointer, holds the fast-path PC): declines; the collector signals it
+ *     again, by then it has left the fast path (a dozen instructions);
  *   - anywhere else: parks. The kernel saved its registers in the signal
  *     frame on its own stack; the handler publishes its stack pointer,
  *     acknowledges, and waits in sigsuspend until the restart signal.
  * So a stopped thread never holds an allocator lock and never has a span
  * half-updated, and the collector may flush every mcache.
+ * The restart handler blocks the suspend signal: a restart can be delivered
+ * late (a thread that saw the new epoch before it slept returns without
+ * consuming it), in the middle of a fast path.
  *
  * Nothing in the handler or in the stopped window allocates with libc,
  * prints, or takes a lock a stopped thread could hold.
