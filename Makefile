@@ -3,8 +3,9 @@
 BUILD ?= build
 JOBS ?= $(shell nproc)
 # golang-go: tests/test_pprof.sh reads the heap profiles with `go tool pprof`.
+# mmv chase debfoster: tests/bdwgc/test_debian.sh runs them on the bdwgc shim.
 DEB_PACKAGES = cmake gcc make pkg-config libatomic-ops-dev libunwind-dev \
-               zlib1g-dev libgc-dev libmimalloc-dev golang-go
+               zlib1g-dev libgc-dev libmimalloc-dev golang-go mmv chase debfoster
 
 .PHONY: all deps configure build demo test bench clean
 

@@ -33,8 +33,9 @@ static struct {
   pthread_cond_t cond;
   uint64_t wake_seen, wake_gen;
   bool started;
+  bool no_thread;        /* tc_finalizer_set_thread(false) */
 } fq = {TC_MUTEX_INIT, NULL, 0, 0, 0, 0, PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER,
-        0, 0, false};
+        0, 0, false, false};
 
 void tc_finalizer_enqueue(uintptr_t obj, void (*fn)(void *, void *), void *data) {
   if (fq.n == fq.cap) {
@@ -105,8 +106,15 @@ static void *finalizer_main(void *arg) {
   return NULL;
 }
 
+void tc_finalizer_set_thread(bool enabled) {
+  __atomic_store_n(&fq.no_thread, !enabled, __ATOMIC_RELAXED);
+}
+
+size_t tc_finalizer_queued(void) { return __atomic_load_n(&fq.n, __ATOMIC_RELAXED); }
+
 void tc_finalizer_wake(void) {
   if (__atomic_load_n(&fq.n, __ATOMIC_RELAXED) == 0) return;
+  if (__atomic_load_n(&fq.no_thread, __ATOMIC_RELAXED)) return;
   pthread_mutex_lock(&fq.wlock);
   if (!fq.started) {
     pthread_t th;
@@ -130,20 +138,28 @@ void tc_finalizer_after_fork_child(void) {
 
 /* ---- public API ---------------------------------------------------------- */
 
-__attribute__((visibility("default"))) void gc_set_finalizer(void *obj,
-                                                             void (*fn)(void *, void *),
-                                                             void *data) {
-  tc_object_at("gc_set_finalizer", obj);
+void tc_finalizer_set(const char *call, void *obj, void (*fn)(void *, void *), void *data,
+                      int kind, void (**ofn)(void *, void *), void **odata) {
+  tc_object_at(call, obj);
   tc_thread_t *t = tc_special_lock();
   tc_special_t *r = fn ? tc_special_insert_locked((uintptr_t)obj)
                        : tc_special_find_locked((uintptr_t)obj);
+  if (ofn) *ofn = r ? r->fn : NULL;
+  if (odata) *odata = r && r->fn ? r->data : NULL;
   if (r) {
     r->fn = fn;
     r->data = fn ? data : NULL;
+    r->fin_kind = kind;
     tc_special_trim_locked(r);
   }
   tc_special_unlock(t);
-  if (fn && r == NULL) tc_misuse("gc_set_finalizer", obj, "out of memory for the finalizer table");
+  if (fn && r == NULL) tc_misuse(call, obj, "out of memory for the finalizer table");
+}
+
+__attribute__((visibility("default"))) void gc_set_finalizer(void *obj,
+                                                             void (*fn)(void *, void *),
+                                                             void *data) {
+  tc_finalizer_set("gc_set_finalizer", obj, fn, data, TC_FIN_ORDERED, NULL, NULL);
 }
 
 __attribute__((visibility("default"))) int gc_invoke_finalizers(void) {

@@ -11,13 +11,25 @@
  * every queued finalizer (off-heap words) and the contents of every object
  * with a finalizer (heap ranges) as roots: what a finalizer object reaches
  * stays alive, but not the object itself (Go's rule; so a finalizer object
- * on a cycle through itself is never finalized).
+ * on a cycle through itself is never finalized). That is the default
+ * (TC_FIN_ORDERED, also Boehm's topological order). Two more kinds serve
+ * the bdwgc shim (bdwgc/finalize.c): TC_FIN_IGNORE_SELF gives the contents
+ * minus the words that point into the object itself (a self-reference does
+ * not prevent finalization); TC_FIN_NO_ORDER gives no contents at all (a
+ * cycle of such objects is finalized, in no defined order), and mark
+ * termination then marks everything such an object reaches, so the
+ * finalizer finds it intact.
  * Mark termination (tc_special_mark_done, world stopped, after the drain):
  * a weak record whose handle is unmarked is dropped (the handle is
- * garbage); one whose object is unmarked has its handle cleared. Then a
+ * garbage); one whose object is unmarked has its handle cleared; short
+ * disappearing links (weak.h) to unmarked objects are cleared. Then a
  * finalizer record whose object is unmarked is moved to the finalizer queue
  * and the object marked (its contents were scanned as a root, so what it
- * reaches is marked already): it survives this cycle.
+ * reaches is marked already; for TC_FIN_NO_ORDER the closure is marked
+ * here, single-threaded): it survives this cycle. Last, disappearing links
+ * whose link lies in an unmarked object are dropped and long links to
+ * unmarked objects are cleared. Objects marked in this step are not
+ * counted in the cycle's marked bytes.
  * gc_free of an object drops its record and clears its weak handle.
  * Go: runtime/mheap.go (specials), mfinal.go.
  */
@@ -30,11 +42,15 @@
 struct tc_thread;
 struct gc_weak;
 
+/* How a finalizer object's contents count as roots (see above). */
+enum { TC_FIN_ORDERED = 0, TC_FIN_IGNORE_SELF = 1, TC_FIN_NO_ORDER = 2 };
+
 typedef struct tc_special {
   uintptr_t obj;                 /* 0 free, 1 deleted, else the object */
   void (*fn)(void *obj, void *data);
   void *data;
   struct gc_weak *weak;
+  int fin_kind;                  /* TC_FIN_*, meaningful while fn != NULL */
 } tc_special_t;
 
 struct tc_thread *tc_special_lock(void);
