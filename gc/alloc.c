@@ -28,6 +28,7 @@
 
 #include <tricolor.h>
 
+#include "assist.h"
 #include "barrier.h"
 #include "cycle.h"
 #include "error.h"
@@ -92,11 +93,10 @@ static TC_NOINLINE TC_SAMPLING_FRAME void *alloc_small_slow(tc_spanclass_t sc) {
     t->zeroing = 0;
   }
   if (TC_UNLIKELY(sample)) tc_sample_alloc(t->mcache, s, p);
-  if (tc_gc_should_trigger()) {
-    tc_gc_run(false);
-    if (TC_UNLIKELY(tc_atomic_load_relaxed(&tc_gc.marking)) && !tc_mark_assist(64 * (uint64_t)s->elemsize))
-      tc_gc_assist_park();
-  }
+  if (tc_gc_should_trigger()) tc_gc_run(false);
+  /* Pay for the span just taken while marking (assist.h). */
+  if (TC_UNLIKELY(tc_atomic_load_relaxed(&tc_gc.marking)) && t->assist_bytes < 0)
+    tc_assist_alloc(t);
   return (void *)p;
 }
 
@@ -126,9 +126,11 @@ static TC_NOINLINE TC_SAMPLING_FRAME void *alloc_large(size_t size, bool noscan)
     if (tc_gc_marking()) {
       tc_atomic_fetch_or_relaxed(&s->mark_bits[0], 1);
       tc_atomic_add_relaxed(&tc_gc.black_bytes, s->elemsize);
+      t->assist_bytes -= (int64_t)s->elemsize; /* assist.h */
     }
     tc_mcentral_put_swept(&tc_mcentral[sc], s);
     tc_gc_heap_live_add((int64_t)s->elemsize);
+    if (!noscan) tc_gc_heap_scan_add((int64_t)s->elemsize);
     tc_stats_count_large_alloc(s->elemsize);
     sample = (t->mcache->next_sample -= (int64_t)s->elemsize) < 0;
   }
@@ -142,11 +144,9 @@ static TC_NOINLINE TC_SAMPLING_FRAME void *alloc_large(size_t size, bool noscan)
   }
   /* s stays valid: the object it holds is live (p is in this frame). */
   if (TC_UNLIKELY(sample)) tc_sample_alloc(t->mcache, s, p);
-  if (tc_gc_should_trigger()) {
-    tc_gc_run(false);
-    if (TC_UNLIKELY(tc_atomic_load_relaxed(&tc_gc.marking)) && !tc_mark_assist(bytes))
-      tc_gc_assist_park();
-  }
+  if (tc_gc_should_trigger()) tc_gc_run(false);
+  if (TC_UNLIKELY(tc_atomic_load_relaxed(&tc_gc.marking)) && t->assist_bytes < 0)
+    tc_assist_alloc(t);
   return (void *)p;
 }
 
@@ -183,19 +183,36 @@ static TC_NOINLINE TC_COLD TC_SAMPLING_FRAME void *alloc_sampled(tc_mcache_t *c,
 /* The inline fast path. Callers live in the tc_fastpath section. The
  * profiler's subtract and compare comes before the zeroing, so nothing but
  * p lives across zero_slot's memset call. */
+TC_INLINE void fastpath_enter(tc_mcache_t *c) {
+  c->in_fastpath = 1;
+  __atomic_signal_fence(__ATOMIC_SEQ_CST);
+}
+TC_INLINE void fastpath_exit(tc_mcache_t *c) {
+  __atomic_signal_fence(__ATOMIC_SEQ_CST);
+  c->in_fastpath = 0;
+}
+
 TC_INLINE void *alloc_inline(size_t size, bool noscan) {
   if (TC_UNLIKELY(size > TC_MAX_SMALL_SIZE)) return alloc_large(size, noscan);
   tc_spanclass_t sc = tc_spanclass_make(tc_size_to_class(size), noscan);
+  /* No stop lands between here and fastpath_exit (stw.h): the span's
+   * cursor and the countdown are updated in several stores. */
   tc_mcache_t *c = tc_mcache_tls;
+  fastpath_enter(c);
   tc_span_t *s = c->alloc[sc];
   uintptr_t p = tc_span_alloc_fast(s);
-  if (TC_UNLIKELY(p == 0)) return alloc_small_slow(sc);
+  if (TC_UNLIKELY(p == 0)) {
+    fastpath_exit(c);
+    return alloc_small_slow(sc);
+  }
   uintptr_t slot = s->elemsize; /* read once: the store below may alias it */
   if (TC_UNLIKELY((c->next_sample -= (int64_t)slot) < 0)) {
     if (!noscan && s->needzero) zero_slot(p, slot);
+    fastpath_exit(c);
     return alloc_sampled(c, s, p);
   }
   if (!noscan && s->needzero) zero_slot(p, slot);
+  fastpath_exit(c);
   return (void *)p;
 }
 
@@ -258,6 +275,7 @@ static void free_large(tc_span_t *s, const void *p) {
   if (TC_UNLIKELY(tc_atomic_load_relaxed(&s->nsampled) != 0)) tc_sample_free(s, 0);
   tc_stats_count_large_free(s->elemsize);
   tc_gc_heap_live_add(-bytes);
+  if (!tc_spanclass_noscan(s->spanclass)) tc_gc_heap_scan_add(-bytes);
   tc_mheap_free_span(s);
 }
 

@@ -10,6 +10,7 @@
 #include <tricolor.h>
 
 #include "arena.h"
+#include "assist.h"
 #include "barrier.h"
 #include "bucket.h"
 #include "config.h"
@@ -23,6 +24,9 @@
 #include "mheap.h"
 #include "options.h"
 #include "os.h"
+#include "pacer.h"
+#include "limiter.h"
+#include "scavenge.h"
 #include "pool.h"
 #include "roots.h"
 #include "special.h"
@@ -52,31 +56,7 @@ static struct {
 } ctl = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, PTHREAD_COND_INITIALIZER,
          false, false, 0, 0, 0, 0, 0};
 
-static uint64_t compute_goal(uint64_t marked, int percent) {
-  if (percent < 0) return UINT64_MAX;
-  uint64_t minimum = TC_HEAP_MINIMUM * (uint64_t)percent / 100;
-  uint64_t goal = marked + marked / 100 * (uint64_t)percent +
-                  marked % 100 * (uint64_t)percent / 100;
-  return goal > minimum ? goal : minimum;
-}
-
-static uint64_t compute_trigger(uint64_t marked, uint64_t goal) {
-  if (goal == UINT64_MAX || tc_gc.mode == TC_MODE_STW || goal <= marked) return goal;
-  return marked + (goal - marked) / 10 * 8;
-}
-
-static void set_goal(uint64_t marked, int percent) {
-  uint64_t goal = compute_goal(marked, percent);
-  tc_atomic_store_relaxed(&tc_gc.goal, goal);
-  tc_atomic_store_relaxed(&tc_gc.trigger, compute_trigger(marked, goal));
-}
-
-void tc_gc_init(void) {
-  static bool once;
-  if (!once) tc_gc.percent = tc_options.percent;
-  once = true;
-  set_goal(tc_gc.heap_marked, tc_atomic_load_relaxed(&tc_gc.percent));
-}
+void tc_gc_init(void) { tc_pacer_init(); }
 
 uint64_t tc_gc_goal(void) { return tc_atomic_load_relaxed(&tc_gc.goal); }
 
@@ -132,6 +112,7 @@ static void mark_begin(tc_mark_result_t *mr) {
 
 /* The end of mark termination, every mode. World stopped. */
 static void mark_done(tc_cycle_record_t *rec, const tc_mark_result_t *mr) {
+  rec->goal = tc_pacer_heap_goal(); /* as the mark ends (Go's lastHeapGoal) */
   tc_special_mark_done();
   tc_atomic_store_relaxed(&gc_barrier_active_, 0);
   tc_atomic_store_relaxed(&tc_gc.marking, 0);
@@ -156,8 +137,7 @@ static void mark_done(tc_cycle_record_t *rec, const tc_mark_result_t *mr) {
   rec->mark_cpu_ns = mr->mark_cpu_ns;
   rec->assist_ns = mr->assist_ns;
   rec->idle_ns = mr->idle_ns;
-  set_goal(marked, tc_atomic_load_relaxed(&tc_gc.percent));
-  rec->next_goal = tc_gc_goal();
+  tc_pacer_end_cycle(rec, tc_nanotime());
 }
 
 /* Lets the thread that triggered the cycle go on (see tc_gc_run). */
@@ -176,7 +156,6 @@ static void run_cycle(uint32_t num, bool forced) {
   rec.mode = tc_gc.mode;
   rec.start_ns = tc_nanotime();
   rec.heap_live_start = (uint64_t)tc_atomic_load_relaxed(&tc_gc.heap_live);
-  rec.goal = tc_gc_goal();
   rec.procs = tc_options.procs;
   /* 1. Sweep termination, world running. */
   tc_sweep_finish();
@@ -187,6 +166,7 @@ static void run_cycle(uint32_t num, bool forced) {
     if (TC_DEBUG >= 1 && !tc_sweep_done())
       tc_throw("sweep termination: unswept spans remain at mark start");
     tc_pool_cleanup();
+    tc_pacer_start_cycle(rec.stw_start_ns);
     tc_mark_stw(&mr);
     mark_done(&rec, &mr);
   } else {
@@ -194,9 +174,13 @@ static void run_cycle(uint32_t num, bool forced) {
       tc_dirty_reset(tc_arenas.lo, tc_arenas.lo + tc_atomic_load_acquire(&tc_arenas.committed));
     /* 2. Pause 1. */
     uint64_t t1 = rec.sweep_term_ns = stop_world();
+    tc_pacer_start_cycle(t1);
     mark_begin(&mr);
+    tc_pacer_revise(); /* with the roots' scan work done */
     rec.stw1_ns = tc_nanotime() - t1;
     start_world();
+    tc_limiter_add_gc_ns(rec.stw1_ns * (uint64_t)tc_options.procs);
+    tc_limiter_update(true, num, true);
     announce_begun(num);
     /* 3. Concurrent mark. */
     rec.mark_start_ns = tc_nanotime();
@@ -212,12 +196,16 @@ static void run_cycle(uint32_t num, bool forced) {
   tc_stats_record_cycle_stw(&rec, tc_unixnanos());
   start_world();
   rec.stw_end_ns = end;
+  tc_limiter_add_gc_ns(rec.stw2_ns * (uint64_t)tc_options.procs);
+  tc_limiter_update(false, num, true);
+  tc_assist_wake_all();
   tc_bucket_flush(); /* heap profile: publish the cycle that just ended */
   if (tc_gc.mode == TC_MODE_CONCURRENT)
     tc_dirty_release(tc_arenas.lo, tc_arenas.lo + tc_atomic_load_acquire(&tc_arenas.committed));
   /* 5. Concurrent sweep; finalizers. */
   tc_sweep_wake();
   tc_finalizer_wake();
+  tc_scavenge_wake();
   if (tc_options.trace) tc_gctrace_print(&rec);
 }
 
@@ -313,15 +301,6 @@ void tc_gc_run(bool forced) {
   tc_bucket_post_sweep(); /* so the heap profile is as of this cycle */
 }
 
-void tc_gc_assist_park(void) {
-  if ((uint64_t)tc_atomic_load_relaxed(&tc_gc.heap_live) <= tc_atomic_load_relaxed(&tc_gc.goal))
-    return;
-  pthread_mutex_lock(&ctl.lock);
-  uint32_t done = ctl.done;
-  while (ctl.done == done && tc_gc_marking()) pthread_cond_wait(&ctl.done_cv, &ctl.lock);
-  pthread_mutex_unlock(&ctl.lock);
-}
-
 /* ---- fork ---------------------------------------------------------------- */
 
 /* fork(): cycles (a running one is waited out), other stops and the
@@ -369,6 +348,9 @@ void tc_gc_fork_child(void) {
   tc_sweep_after_fork_child();
   tc_dirty_after_fork_child(tc_arenas.lo, tc_arenas.committed);
   tc_finalizer_after_fork_child();
+  tc_scavenge_after_fork_child();
+  tc_assist_after_fork_child();
+  tc_limiter_after_fork_child();
   pthread_mutex_init(&ctl.lock, NULL);
   pthread_cond_init(&ctl.wake, NULL);
   pthread_cond_init(&ctl.done_cv, NULL);
@@ -385,14 +367,8 @@ void tc_gc_fork_child(void) {
 
 __attribute__((visibility("default"))) void gc_collect(void) { tc_gc_run(true); }
 
-__attribute__((visibility("default"))) int gc_set_percent(int percent) {
-  tc_thread_t *t = tc_thread_current();
-  /* Inside a no-stop region: no mark termination rewrites the goal between
-   * reading heap_marked and storing the new goal. */
-  if (t) tc_thread_nostop_enter(t);
-  int old = tc_atomic_exchange_acq_rel(&tc_gc.percent, percent < 0 ? -1 : percent);
-  set_goal(tc_gc.heap_marked, percent < 0 ? -1 : percent);
-  if (t) tc_thread_nostop_exit(t);
-  if (tc_gc_should_trigger()) tc_gc_run(false);
-  return old;
+__attribute__((visibility("default"))) void gc_free_os_memory(void) {
+  tc_gc_run(true);
+  tc_scavenge_release(UINT64_MAX, TC_SCAV_FORCED);
+  if (tc_options.trace >= 2) tc_scavenge_trace(true);
 }

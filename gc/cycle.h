@@ -29,10 +29,8 @@
  * minus what was allocated before caching) plus everything marked or
  * allocated since the last mark; reset at mark termination. Checked against
  * the trigger only on span refills and large allocations.
- * goal = heap_marked * (1 + GCPERCENT/100), at least 4 MiB * GCPERCENT/100;
- * the trigger is the goal in stw mode and heap_marked + 80% of the runway
- * in the concurrent modes, so marking can finish before the goal (issue 4
- * replaces this with Go's pacer).
+ * The goal and the trigger come from the pacer (pacer.h); with a memory
+ * limit the trigger test recomputes them from the current memory figures.
  *
  * Locks (outer first): cycle_lock (held by the coordinator for a whole
  * cycle; fork), world_lock (every stop of the world: cycles,
@@ -54,7 +52,8 @@ typedef struct tc_gcstate {
   uint64_t goal;          /* atomic; UINT64_MAX when collection is off */
   uint64_t trigger;       /* atomic; heap_live that starts a cycle */
   uint64_t heap_marked;   /* written at mark termination */
-  int percent;            /* atomic; negative = off */
+  int64_t heap_scan;      /* atomic; scannable heap bytes (Go's heapScan) */
+  int memory_limited;     /* atomic; a memory limit is set (pacer.h) */
   int mode;               /* TC_MODE_*; fixed once the heap is in use */
   /* 1 from mark begin to mark termination; switched with the world
    * stopped, so stable inside a no-stop region. */
@@ -67,10 +66,15 @@ extern tc_gcstate_t tc_gc;
 
 TC_INLINE void tc_gc_heap_live_add(int64_t d) { tc_atomic_add_relaxed(&tc_gc.heap_live, d); }
 
+bool tc_pacer_trigger_slow(uint64_t live);
+
 TC_INLINE bool tc_gc_should_trigger(void) {
-  return (uint64_t)tc_atomic_load_relaxed(&tc_gc.heap_live) >=
-         tc_atomic_load_relaxed(&tc_gc.trigger);
+  uint64_t live = (uint64_t)tc_atomic_load_relaxed(&tc_gc.heap_live);
+  if (live >= tc_atomic_load_relaxed(&tc_gc.trigger)) return true;
+  return TC_UNLIKELY(tc_atomic_load_relaxed(&tc_gc.memory_limited)) && tc_pacer_trigger_slow(live);
 }
+
+TC_INLINE void tc_gc_heap_scan_add(int64_t d) { tc_atomic_add_relaxed(&tc_gc.heap_scan, d); }
 
 /* Marking is on (read inside a no-stop region, or world stopped). */
 TC_INLINE bool tc_gc_marking(void) { return tc_atomic_load_relaxed(&tc_gc.marking) != 0; }
@@ -82,10 +86,6 @@ void tc_gc_init(void);
  * full one and waits for it (forced=true, gc_collect). */
 void tc_gc_run(bool forced);
 
-/* An allocating thread whose assist found no gray work while the heap is
- * past the goal waits for the mark to end (Go's gcParkAssist): the
- * background workers hold the rest of the work. */
-void tc_gc_assist_park(void);
 
 /* Runs fn(arg) with the world stopped (not inside a cycle's pause). */
 void tc_gc_with_world_stopped(void (*fn)(void *), void *arg);

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "arena.h"
+#include "assist.h"
 #include "checkmark.h"
 #include "cycle.h"
 #include "dirty.h"
@@ -49,6 +50,7 @@ static struct {
   uint64_t scan_bytes;       /* atomic */
   uint64_t helper_ns;        /* atomic; helpers' busy time, concurrent phases */
   uint64_t assist_ns;        /* atomic; mutators' assist time */
+  uint64_t work_done;        /* atomic; scan bytes of this mark, published as it goes */
   bool concurrent_phase;     /* helpers record their time */
 } mk;
 
@@ -123,9 +125,21 @@ static void duty_pause(tc_gcwork_t *w, fifo_t *f, duty_t *d, uint64_t *slice_sta
   *slice_start = tc_nanotime();
 }
 
+/* Background scan work is published (the pacer's progress, assists'
+ * credit) every TC_CREDIT_SLACK bytes or so, and when the drain ends. */
+static void publish_work(tc_gcwork_t *w, uint64_t *published) {
+  if (!mk.concurrent_phase) return;
+  uint64_t d = w->scan_bytes - *published;
+  *published = w->scan_bytes;
+  if (d == 0) return;
+  tc_atomic_add_relaxed(&mk.work_done, d);
+  tc_assist_flush_credit(d);
+}
+
 static void drain(tc_gcwork_t *w, duty_t *duty) {
   fifo_t f = {.head = 0, .count = 0};
   unsigned n = 0;
+  uint64_t published = w->scan_bytes;
   uint64_t slice_start = duty ? tc_nanotime() : 0;
   tc_workentry_t e;
   for (;;) {
@@ -153,11 +167,13 @@ static void drain(tc_gcwork_t *w, duty_t *duty) {
       if (!got) break;
       scan_range(w, e.addr, e.addr + e.len);
     }
+    if (w->scan_bytes - published >= TC_CREDIT_SLACK) publish_work(w, &published);
     if (++n % BALANCE_INTERVAL == 0) {
       if (tc_gcwork_others_waiting()) tc_gcwork_balance(w);
       if (duty) duty_pause(w, &f, duty, &slice_start);
     }
   }
+  publish_work(w, &published);
 }
 
 /* ---- helper threads ------------------------------------------------------ */
@@ -306,6 +322,7 @@ static void queue_all_roots(tc_gcwork_t *w, tc_mark_result_t *out) {
 }
 
 static void reset_counters(void) {
+  mk.work_done = 0;
   mk.bytes_marked = 0;
   mk.scan_bytes = 0;
   mk.helper_ns = 0;
@@ -345,6 +362,7 @@ void tc_mark_begin(tc_mark_result_t *out) {
   tc_roots_for_each_segment(put_root, &w);
   out->global_bytes = tc_roots_global_bytes();
   tc_gcwork_flush(&w);
+  tc_atomic_add_relaxed(&mk.work_done, w.scan_bytes);
   collect_counters(&w, out);
   tc_gcwork_dispose(&w);
 }
@@ -531,20 +549,12 @@ void tc_mark_shade_range(uintptr_t lo, uintptr_t hi) {
 
 /* ---- mark assists -------------------------------------------------------- */
 
-bool tc_mark_assist(uint64_t alloc_bytes) {
+bool tc_mark_assist_work(uint64_t budget, uint64_t *scanned) {
   tc_thread_t *t = tc_thread_tls;
-  if (t == NULL) return true;
-  int64_t live = tc_atomic_load_relaxed(&tc_gc.heap_live);
-  uint64_t trigger = tc_atomic_load_relaxed(&tc_gc.trigger);
-  uint64_t goal = tc_atomic_load_relaxed(&tc_gc.goal);
-  if ((uint64_t)live <= trigger || goal <= trigger) return true;
-  /* Scan work per byte allocated grows from 1 at the trigger to 4 at the
-   * goal and beyond (a stand-in for Go's assist ratio; see mark.h). */
-  uint64_t over = (uint64_t)live - trigger;
-  uint64_t ratio = 1 + 3 * (over >= goal - trigger ? 1 : 0) + 3 * over / (goal - trigger);
-  uint64_t budget = alloc_bytes * (ratio > 4 ? 4 : ratio);
+  *scanned = 0;
+  if (t == NULL) return false;
   if (budget > TC_ASSIST_MAX_BYTES) budget = TC_ASSIST_MAX_BYTES;
-  bool paid = true;
+  bool found = false;
   tc_thread_nostop_enter(t);
   if (tc_gc_marking()) {
     uint64_t t0 = tc_nanotime();
@@ -560,16 +570,20 @@ bool tc_mark_assist(uint64_t alloc_bytes) {
       }
       scan_range(&w, e.addr, e.addr + e.len);
     }
-    paid = w.scan_bytes >= budget;
+    found = taken > 0;
+    *scanned = w.scan_bytes;
     tc_gcwork_assist_done(&w, taken);
     tc_atomic_add_relaxed(&mk.bytes_marked, w.bytes_marked);
     tc_atomic_add_relaxed(&mk.scan_bytes, w.scan_bytes);
+    tc_atomic_add_relaxed(&mk.work_done, w.scan_bytes);
     tc_gcwork_dispose(&w);
     tc_atomic_add_relaxed(&mk.assist_ns, tc_nanotime() - t0);
   }
   tc_thread_nostop_exit(t);
-  return paid;
+  return found;
 }
+
+uint64_t tc_mark_work_done(void) { return tc_atomic_load_relaxed(&mk.work_done); }
 
 /* ---- single objects ------------------------------------------------------ */
 

@@ -76,16 +76,16 @@ void tc_mark_begin(tc_mark_result_t *out);
 void tc_mark_concurrent(tc_mark_result_t *out);
 void tc_mark_terminate(tc_mark_result_t *out);
 
-/* Mark assist: a thread that allocated alloc_bytes while marking and
- * heap_live is past the trigger scans gray objects, from 1x (at the
- * trigger) to 4x (at the goal) the bytes it allocated, at most
- * TC_ASSIST_MAX_BYTES, and returns early when no gray work is queued.
- * Runs in a no-stop region, so mark termination waits for it and finds its
- * results flushed. A simple stand-in for Go's assist ratio (issue 4). */
-#define TC_ASSIST_MAX_BYTES (1u << 20)
-/* Returns false when no gray work was left to pay the debt (the caller then
- * parks past the goal, like Go's gcParkAssist). */
-bool tc_mark_assist(uint64_t alloc_bytes);
+/* Assist scanning (assist.h decides how much): the calling thread scans
+ * gray objects from the global queue until `budget` bytes are scanned or
+ * none are left; *scanned gets the bytes. In a no-stop region, so mark
+ * termination waits for it and finds its results flushed; the gray work it
+ * holds keeps the phase open (tc_gcwork_assist_done). At most
+ * TC_ASSIST_MAX_BYTES per call. Returns false when no gray work was found. */
+#define TC_ASSIST_MAX_BYTES ((uint64_t)1 << 20)
+bool tc_mark_assist_work(uint64_t budget, uint64_t *scanned);
+/* Scan work (bytes) done so far in the running mark, roots included. */
+uint64_t tc_mark_work_done(void);
 
 /* Shades n values (write barrier buffers). Caller is in a no-stop region
  * and marking is on. */

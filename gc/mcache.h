@@ -29,6 +29,10 @@
 typedef struct tc_mcache {
   int64_t next_sample;  /* owner only, or world stopped; see header */
   tc_span_t *alloc[TC_NUM_SPAN_CLASSES];
+  /* 1 while the owner is inside the allocation fast path: the suspend
+   * handler (same thread) declines then (stw.h). Also written, harmlessly,
+   * in tc_empty_mcache by unregistered threads; never read there. */
+  volatile int in_fastpath;
 } tc_mcache_t;
 
 extern tc_mcache_t tc_empty_mcache;

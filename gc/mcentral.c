@@ -7,6 +7,7 @@
 #include "mheap.h"
 #include "stats.h"
 #include "sweep.h"
+#include "thread.h"
 
 tc_mcentral_t tc_mcentral[TC_NUM_SPAN_CLASSES];
 
@@ -125,9 +126,17 @@ tc_span_t *tc_mcentral_cache_span(tc_mcentral_t *c) {
     s->cached_black = 1;
   }
   tc_atomic_store_release(&s->sweepgen, sg + 3);
-  /* The whole span counts toward heap_live while cached (Go's heapLive). */
-  tc_gc_heap_live_add((int64_t)(s->npages << TC_PAGE_SHIFT) -
-                      (int64_t)s->alloc_count * (int64_t)s->elemsize);
+  /* The whole span counts toward heap_live while cached (Go's heapLive),
+   * and toward heap_scan if it holds scannable objects; while marking, the
+   * caching thread owes assist work for it (assist.h). */
+  int64_t charge = (int64_t)(s->npages << TC_PAGE_SHIFT) -
+                   (int64_t)s->alloc_count * (int64_t)s->elemsize;
+  tc_gc_heap_live_add(charge);
+  if (!tc_spanclass_noscan(s->spanclass)) tc_gc_heap_scan_add(charge);
+  if (s->cached_black) {
+    tc_thread_t *t = tc_thread_tls;
+    if (t) t->assist_bytes -= charge;
+  }
   return s;
 }
 
@@ -155,6 +164,8 @@ void tc_mcentral_uncache_span(tc_mcentral_t *c, tc_span_t *s) {
   }
   TC_ASSERT(gen == sg + 3);
   tc_gc_heap_live_add(-(int64_t)tc_span_nfree(s) * (int64_t)s->elemsize);
+  if (!tc_spanclass_noscan(s->spanclass))
+    tc_gc_heap_scan_add(-(int64_t)tc_span_nfree(s) * (int64_t)s->elemsize);
   tc_atomic_store_release(&s->sweepgen, sg);
   tc_mcentral_put_swept(c, s);
 }

@@ -5,6 +5,7 @@
 
 #include "arena.h"
 #include "error.h"
+#include "scavenge.h"
 
 tc_mheap_t tc_mheap = {.lock = TC_MUTEX_INIT};
 
@@ -19,8 +20,11 @@ static void set_span_map(tc_span_t *s, tc_span_t *v) {
     tc_atomic_store_relaxed(&tc_arenas.spans[first + i], v);
 }
 
-static uintptr_t alloc_pages_locked(uintptr_t npages) {
-  uintptr_t first = tc_pagealloc_alloc(&tc_mheap.pages, npages);
+/* A run of npages pages; *scav gets how many were scavenged (so zero and
+ * not resident until touched), *grown the bytes the heap grew by. */
+static uintptr_t alloc_pages_locked(uintptr_t npages, uintptr_t *scav, uintptr_t *grown_bytes) {
+  *grown_bytes = 0;
+  uintptr_t first = tc_pagealloc_alloc_run(&tc_mheap.pages, npages, scav);
   if (first != TC_NO_PAGE) return first;
   /* Grow: the new pages join whatever free run ends at the old top, so ask
    * only for what that run lacks. */
@@ -35,21 +39,21 @@ static uintptr_t alloc_pages_locked(uintptr_t npages) {
   if (grown == (uintptr_t)-1) return TC_NO_PAGE;
   uintptr_t ngrown = (tc_arenas.committed >> TC_PAGE_SHIFT) - grown;
   tc_pagealloc_grow(&tc_mheap.pages, grown, ngrown);
-  return tc_pagealloc_alloc(&tc_mheap.pages, npages);
+  *grown_bytes = ngrown << TC_PAGE_SHIFT;
+  return tc_pagealloc_alloc_run(&tc_mheap.pages, npages, scav);
 }
 
 tc_span_t *tc_mheap_alloc_span(uintptr_t npages, tc_spanclass_t sc) {
   tc_mutex_lock(&tc_mheap.lock);
-  uintptr_t first = alloc_pages_locked(npages);
+  uintptr_t scav, grown;
+  uintptr_t first = alloc_pages_locked(npages, &scav, &grown);
   if (first == TC_NO_PAGE) {
     tc_mutex_unlock(&tc_mheap.lock);
     return NULL;
   }
-  bool needzero = first < tc_mheap.zeroed_page;
-  if (first + npages > tc_mheap.zeroed_page) tc_mheap.zeroed_page = first + npages;
-  tc_span_t *s = tc_span_new(tc_page_addr(first), npages, sc, needzero);
+  tc_span_t *s = tc_span_new(tc_page_addr(first), npages, sc, scav < npages);
   if (s == NULL) {
-    tc_pagealloc_free(&tc_mheap.pages, first, npages);
+    tc_pagealloc_free(&tc_mheap.pages, first, npages); /* now resident: no harm */
     tc_mutex_unlock(&tc_mheap.lock);
     return NULL;
   }
@@ -58,6 +62,8 @@ tc_span_t *tc_mheap_alloc_span(uintptr_t npages, tc_spanclass_t sc) {
   set_span_map(s, s);
   tc_atomic_add_relaxed(&tc_mheap.pages_inuse, npages);
   tc_mutex_unlock(&tc_mheap.lock);
+  /* Pages made resident: the scavenger may give as much back at once. */
+  if (scav) tc_scavenge_after_alloc((uint64_t)scav << TC_PAGE_SHIFT, grown != 0);
   return s;
 }
 

@@ -6,9 +6,12 @@
  * tc_mheap.lock itself (the *_locked variants expect it held). Mutators call
  * in only from no-stop regions (lock.h).
  *
- * Zeroing: pages at or above zeroed_page have never held an object, so they
- * are still zero from the OS; spans made from them need no zeroing (Go's
- * arena zeroedBase).
+ * Zeroing: scavenged pages (never touched since the heap grew, or returned
+ * to the OS) are zero; a span made only of them needs no zeroing (Go's
+ * needzero from the scavenged bits).
+ * Memory returned to the OS: the page allocator's scavenged bits
+ * (pagealloc.h); allocation reports the pages it made resident again to
+ * the scavenger, which may release others at once (scavenge.h).
  * Go: runtime/mheap.go.
  */
 #ifndef TC_MHEAP_H
@@ -23,7 +26,6 @@ typedef struct tc_mheap {
   tc_mutex_t lock;
   uint32_t sweepgen;      /* atomic; +2 per cycle with the world stopped */
   tc_pagealloc_t pages;   /* protected by lock */
-  uintptr_t zeroed_page;  /* protected by lock */
   uint64_t pages_inuse;   /* pages in in-use spans; atomic reads, written under lock */
   uint64_t nspans_large;  /* protected by lock */
 } tc_mheap_t;

@@ -86,6 +86,44 @@ static void read_option(const char *env, const char *kind, int *field, int def,
   *field = (int)v;
 }
 
+/* GOMEMLIMIT's syntax: digits, then an optional B, KiB, MiB, GiB or TiB;
+ * "off" is no limit. False if malformed or past INT64_MAX. */
+static bool parse_bytes(const char *s, int64_t *out) {
+  if (strcmp(s, "off") == 0) {
+    *out = INT64_MAX;
+    return true;
+  }
+  static const struct { const char *suffix; unsigned shift; } units[] = {
+      {"TiB", 40}, {"GiB", 30}, {"MiB", 20}, {"KiB", 10}, {"B", 0}, {"", 0}};
+  if (*s < '0' || *s > '9') return false;
+  char *end;
+  errno = 0;
+  unsigned long long v = strtoull(s, &end, 10);
+  if (errno != 0) return false;
+  for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
+    if (strcmp(end, units[i].suffix) != 0) continue;
+    if (v > (unsigned long long)INT64_MAX >> units[i].shift) return false;
+    *out = (int64_t)(v << units[i].shift);
+    return true;
+  }
+  return false;
+}
+
+static void read_bytes_option(const char *env, const char *kind, int64_t *field, int64_t def,
+                              long min, long max) {
+  *field = def;
+  const char *s = getenv(env);
+  if (s == NULL) return;
+  int64_t v;
+  if (!parse_bytes(s, &v)) {
+    tc_warn("%s=\"%s\" is not a byte count (digits with an optional B, KiB, MiB, GiB or TiB) "
+            "or \"off\"; using the default",
+            env, s);
+    return;
+  }
+  *field = v;
+}
+
 /* A path: copied into metadata memory (the environment may change later). */
 static void read_path_option(const char *env, const char *kind, const char **field,
                              const char *def, long min, long max) {
@@ -108,7 +146,8 @@ static void read_path_option(const char *env, const char *kind, const char **fie
 
 void tc_options_init(void) {
 #define TC_OPTION_READ(env, field, kind, def, min, max, doc)                  \
-  _Generic(&tc_options.field, int *: read_option, const char **: read_path_option)( \
+  _Generic(&tc_options.field, int *: read_option, int64_t *: read_bytes_option, \
+           const char **: read_path_option)(                                  \
       #env, #kind, &tc_options.field, def, min, max);
   TC_OPTIONS(TC_OPTION_READ)
 #undef TC_OPTION_READ

@@ -7,7 +7,9 @@
  * signal, one that must stay deliverable to a stopped thread, or one glibc
  * reserves), path (a file name, copied at start; empty = unset; min and max
  * unused; PATH_MAX bytes or longer is malformed), mode (concurrent, barrier
- * or stw, stored as gc_mode_t). Values are read once
+ * or stw, stored as gc_mode_t), bytes (an int64_t: a non-negative integer
+ * with an optional suffix B, KiB, MiB, GiB or TiB, powers of two as in
+ * GOMEMLIMIT; "off" = INT64_MAX). Values are read once
  * by tc_options_init() at start; a malformed or out-of-range value prints one
  * line naming the variable and the value, and the default is used.
  * Default 0 for GCPROCS means "number of CPUs".
@@ -24,6 +26,8 @@
 #define TC_OPTIONS(X)                                                         \
   X(GCPERCENT, percent, percent, 100, -1000000, 1000000,                      \
     "heap growth percent that triggers a cycle, like GOGC; off or negative disables") \
+  X(GCMEMLIMIT, memory_limit, bytes, INT64_MAX, 0, INT64_MAX,                \
+    "soft memory limit in bytes (suffixes B, KiB, MiB, GiB, TiB), like GOMEMLIMIT; off = none") \
   X(GCPROCS, procs, int, 0, 1, TC_MAX_PROCS,                                  \
     "threads used for marking (default: number of CPUs)")                     \
   X(GCSIGSUSPEND, sig_suspend, signal, SIGPWR, 1, 64,                         \
@@ -47,6 +51,7 @@
 #define TC_OPTION_TYPE_signal int
 #define TC_OPTION_TYPE_path const char *
 #define TC_OPTION_TYPE_mode int
+#define TC_OPTION_TYPE_bytes int64_t
 
 typedef struct tc_options {
 #define TC_OPTION_FIELD(env, field, kind, def, min, max, doc) \

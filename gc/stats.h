@@ -14,8 +14,13 @@
 #ifndef TC_STATS_H
 #define TC_STATS_H
 
+#include <tricolor.h>
+
 #include "base.h"
 #include "sizeclass.h"
+
+/* Go's time histogram: 162 counts between 163 boundaries. */
+#define TC_PAUSE_HIST_COUNTS 162
 
 typedef struct tc_cycle_record {
   uint32_t num;            /* cycle number, from 1 */
@@ -40,9 +45,31 @@ typedef struct tc_cycle_record {
   uint64_t heap_marked;    /* bytes marked */
   uint64_t goal;           /* heap goal of this cycle */
   uint64_t next_goal;      /* goal of the next cycle */
+  uint64_t next_trigger;   /* trigger of the next cycle */
+  double cons_mark;        /* the pacer's estimate after this cycle */
   uint64_t stack_bytes, global_bytes, heap_scan_bytes;
   int procs;
 } tc_cycle_record_t;
+
+/* Memory figures for the pacer and the scavenger, read without stopping
+ * the world (each counter atomic, the set racy): MemStats' sys,
+ * heap_inuse, heap_idle - heap_released and heap_released. */
+typedef struct tc_memsnap {
+  uint64_t sys, heap_inuse, heap_free, heap_released;
+} tc_memsnap_t;
+void tc_stats_memory(tc_memsnap_t *out);
+
+/* Everything gc_read_metrics needs, from one stop of the world. */
+typedef struct tc_stats_snapshot {
+  gc_memstats m;
+  uint64_t small_allocs[TC_NUM_SIZE_CLASSES], small_frees[TC_NUM_SIZE_CLASSES];
+  uint64_t large_allocs, large_frees, large_alloc_bytes, large_free_bytes;
+  uint64_t pause_hist[TC_PAUSE_HIST_COUNTS];
+  uint64_t cpu_assist_ns, cpu_mark_ns, cpu_idle_ns, cpu_pause_ns, elapsed_ns;
+} tc_stats_snapshot_t;
+void tc_stats_snapshot(tc_stats_snapshot_t *s);
+/* The 163 pause histogram boundaries, in seconds. */
+const double *tc_stats_pause_buckets(void);
 
 void tc_stats_count_small_allocs(unsigned sizeclass, uint32_t n);
 void tc_stats_count_small_frees(unsigned sizeclass, uint32_t n);

@@ -4,12 +4,14 @@
 #include "stw.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <semaphore.h>
 #include <signal.h>
 #include <ucontext.h>
 
 #include "atomic.h"
 #include "error.h"
+#include "mcache.h"
 #include "options.h"
 #include "thread.h"
 
@@ -50,57 +52,21 @@ static void park(tc_thread_t *t, uint32_t epoch) {
 
 void tc_stw_park(tc_thread_t *t) {
   int saved = errno;
+  /* Outside a handler the restart signal is not blocked: arriving between
+   * park's epoch check and its sigsuspend it would be consumed there, and
+   * the thread would sleep through the restart. Blocked, it stays pending
+   * until sigsuspend (as in the handler, whose mask includes it). */
+  sigset_t block, old;
+  sigemptyset(&block);
+  sigaddset(&block, tc_options.sig_restart);
+  pthread_sigmask(SIG_BLOCK, &block, &old);
   park(t, tc_atomic_load_acquire(&stw.epoch));
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
   errno = saved;
 }
 
 TC_INLINE bool in_fastpath(uintptr_t pc) {
   return pc >= (uintptr_t)__start_tc_fastpath && pc < (uintptr_t)__stop_tc_fastpath;
-}
-
-/* Signal frames searched below the interrupted context, and the stack
- * bytes searched for each. */
-#define MAX_NESTED_FRAMES 4
-#define NESTED_SCAN_BYTES 16384
-
-/* Whether the interrupted context uc, or a context that a signal handler
- * still running under it interrupted, is in the fast path. A handler of the
- * program (SIGCHLD, SIGALRM...) may have interrupted a fast path; a suspend
- * signal landing in that handler sees only the handler's PC. The kernel
- * pushed the outer context in a signal frame above the handler's stack
- * pointer: the frame starts with the return address restorer (glibc's
- * __restore_rt, which is also our own handler's return address) followed by
- * the ucontext_t. The search stays inside the thread's stack or the
- * alternate signal stack it is running on, and stops at the first match
- * whose saved stack pointer lies above it. */
-static bool interrupted_in_fastpath(tc_thread_t *t, const ucontext_t *uc, uintptr_t restorer) {
-  for (int depth = 0; depth < MAX_NESTED_FRAMES; depth++) {
-    if (in_fastpath((uintptr_t)uc->uc_mcontext.gregs[REG_RIP])) return true;
-    uintptr_t sp = (uintptr_t)uc->uc_mcontext.gregs[REG_RSP];
-    uintptr_t hi;
-    stack_t ss;
-    if (sp >= t->stack_lo && sp < t->stack_hi) {
-      hi = t->stack_hi;
-    } else if (sigaltstack(NULL, &ss) == 0 && !(ss.ss_flags & SS_DISABLE) &&
-               sp >= (uintptr_t)ss.ss_sp && sp < (uintptr_t)ss.ss_sp + ss.ss_size) {
-      hi = (uintptr_t)ss.ss_sp + ss.ss_size;
-    } else {
-      return false; /* an unknown stack: nothing to search safely */
-    }
-    if (hi - sp > NESTED_SCAN_BYTES) hi = sp + NESTED_SCAN_BYTES;
-    const ucontext_t *outer = NULL;
-    for (uintptr_t a = tc_align_up(sp, 8); a + 8 + sizeof(ucontext_t) <= hi; a += 8) {
-      if (*(const uintptr_t *)a != restorer) continue;
-      const ucontext_t *cand = (const ucontext_t *)(a + 8);
-      if ((uintptr_t)cand->uc_mcontext.gregs[REG_RSP] > a) {
-        outer = cand;
-        break;
-      }
-    }
-    if (outer == NULL) return false;
-    uc = outer;
-  }
-  return false;
 }
 
 static void suspend_handler(int sig, siginfo_t *info, void *uctx) {
@@ -112,7 +78,9 @@ static void suspend_handler(int sig, siginfo_t *info, void *uctx) {
     goto out;
   }
   ucontext_t *uc = uctx;
-  if (interrupted_in_fastpath(t, uc, (uintptr_t)__builtin_return_address(0))) {
+  /* The flag also covers a fast path that a signal handler of the program
+   * (or a late restart signal) interrupted: the PC is then the handler's. */
+  if (tc_mcache_tls->in_fastpath || in_fastpath((uintptr_t)uc->uc_mcontext.gregs[REG_RIP])) {
     tc_atomic_store_release(&t->stop_state, TC_STOP_DECLINED);
     sem_post(&stw.ack);
     goto out;

@@ -6,11 +6,12 @@
  * handler of a thread that is
  *   - inside a no-stop region: records the request and returns; the thread
  *     parks itself when it leaves the region (thread.h);
- *   - executing the inline allocation fast path (its PC lies in the
- *     tc_fastpath section), or running a signal handler that interrupted
- *     the fast path (the handler's signal frame, found above its stack
- *     pointer, holds the fast-path PC): declines; the collector signals it
- *     again, by then it has left the fast path (a dozen instructions);
+ *   - executing the inline allocation fast path (its mcache's in_fastpath
+ *     is set, or its PC lies in the tc_fastpath section), also when a signal
+ *     handler of the program interrupted the fast path and the suspend
+ *     signal landed in that handler (the PC is then the handler's, the
+ *     flag still says): declines; the collector signals it again, by then
+ *     it has left the fast path (a dozen instructions);
  *   - anywhere else: parks. The kernel saved its registers in the signal
  *     frame on its own stack; the handler publishes its stack pointer,
  *     acknowledges, and waits in sigsuspend until the restart signal.

@@ -11,7 +11,9 @@
 #include "error.h"
 #include "mcentral.h"
 #include "mheap.h"
+#include "options.h"
 #include "sample.h"
+#include "scavenge.h"
 #include "stats.h"
 #include "thread.h"
 
@@ -177,6 +179,7 @@ static void *bg_sweeper(void *arg) {
   struct sched_param sp = {0};
   pthread_setschedparam(pthread_self(), SCHED_IDLE, &sp);
   uint64_t seen = 0;
+  uint32_t traced_gen = 0;
   for (;;) {
     pthread_mutex_lock(&sw.lock);
     while (sw.wake_gen == seen) pthread_cond_wait(&sw.cond, &sw.lock);
@@ -189,6 +192,13 @@ static void *bg_sweeper(void *arg) {
       pthread_mutex_unlock(&sw.gate);
       if (swept == 0) break;
       if (++n % BG_SWEEP_BATCH == 0) sched_yield();
+    }
+    /* GCTRACE=2: Go prints its scavtrace line once per cycle, when the
+     * cycle's sweep is over (sweepone finding no work). */
+    uint32_t sg = tc_mheap_sweepgen();
+    if (tc_options.trace >= 2 && tc_atomic_load_acquire(&sw.drained_gen) == sg && traced_gen != sg) {
+      traced_gen = sg;
+      tc_scavenge_trace(false);
     }
   }
   return NULL;

@@ -54,6 +54,9 @@ typedef struct tc_thread {
    * GCCHECKMARK reads it (a real mark never scans a black slot's contents
    * unless its page was written). */
   volatile uintptr_t zeroing;
+  /* Mark assist balance in bytes, negative = debt (assist.h); owner only,
+   * reset with the world stopped when a mark begins. */
+  int64_t assist_bytes;
   /* Write-barrier buffer (barrier.c): old and new values stored through
    * gc_store during a barrier-mode mark, shaded when full (owner, in a
    * no-stop region) or by mark termination (world stopped). */

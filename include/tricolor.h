@@ -99,10 +99,26 @@ GC_API char *gc_strdup(const char *s) GC_MALLOC_ATTR;
  * before returning. */
 GC_API void gc_collect(void);
 
-/* Like debug.SetGCPercent: a cycle starts when the heap has grown percent%
- * past the heap marked live by the previous cycle (4 MiB minimum). A
- * negative value turns automatic collection off. Returns the old value. */
+/* Like debug.SetGCPercent: the heap goal is the heap marked live by the
+ * previous cycle plus percent% of it and of the stacks and globals scanned
+ * (at least 4 MiB * percent/100); Go's pacer starts each cycle early
+ * enough to finish near the goal. A negative value turns automatic
+ * collection off (a memory limit still applies). Returns the old value. */
 GC_API int gc_set_percent(int percent);
+
+/* Like debug.SetMemoryLimit: a soft limit, in bytes, on the memory the
+ * collector has mapped and not returned to the OS (MemStats sys -
+ * heap_released). The heap goal is lowered so that the total stays under
+ * it; with gc_set_percent(-1) only the limit triggers cycles. The GC CPU
+ * limiter may let the limit be exceeded rather than spend more than about
+ * half of the CPU on collection. Returns the previous limit; a negative
+ * limit only reads it. INT64_MAX (the default unless GCMEMLIMIT is set)
+ * means no limit. */
+GC_API int64_t gc_set_memory_limit(int64_t limit);
+
+/* Like debug.FreeOSMemory: a full collection (as gc_collect), then every
+ * free page of the heap is returned to the OS. */
+GC_API void gc_free_os_memory(void);
 
 /* ---- Marking modes ---------------------------------------------------- */
 
@@ -255,6 +271,51 @@ typedef struct gc_memstats {
 
 /* Fill *m with a consistent snapshot of the collector's statistics. */
 GC_API void gc_read_memstats(gc_memstats *m);
+
+/* ---- Metrics (Go's runtime/metrics) -------------------------------------- */
+
+typedef enum gc_metric_kind {
+  GC_METRIC_KIND_BAD = 0, /* not a metric tricolor has */
+  GC_METRIC_KIND_UINT64 = 1,
+  GC_METRIC_KIND_FLOAT64 = 2,
+  GC_METRIC_KIND_FLOAT64_HISTOGRAM = 3
+} gc_metric_kind_t;
+
+/* A histogram: counts[i] values fell in [buckets[i], buckets[i + 1]); the
+ * first boundary may be -Inf and the last +Inf, as in Go. counts is a
+ * gc_alloc_noscan'd array (freed by the collector once dropped); buckets
+ * is static. */
+typedef struct gc_float64_histogram {
+  size_t ncounts;
+  uint64_t *counts;
+  const double *buckets; /* ncounts + 1 boundaries */
+} gc_float64_histogram;
+
+typedef struct gc_metric_sample {
+  const char *name;      /* in: a metric name, e.g. "/gc/heap/goal:bytes" */
+  gc_metric_kind_t kind; /* out: GC_METRIC_KIND_BAD for an unknown name */
+  union {
+    uint64_t uint64;
+    double float64;
+    gc_float64_histogram float64_histogram;
+  } value;
+} gc_metric_sample;
+
+typedef struct gc_metric_description {
+  const char *name;
+  const char *description;
+  gc_metric_kind_t kind;
+  int cumulative; /* 1: only ever grows (a counter) */
+} gc_metric_description;
+
+/* Every metric tricolor supports (Go's metrics.All); *n gets the count. */
+GC_API const gc_metric_description *gc_metrics_all(size_t *n);
+
+/* Like metrics.Read: fills each sample's kind and value from one
+ * consistent snapshot (the world stops briefly, as for gc_read_memstats).
+ * Names are Go's: /gc/cycles/total:gc-cycles, /gc/heap/goal:bytes,
+ * /gc/pauses:seconds, /memory/classes/total:bytes, ... (gc_metrics_all). */
+GC_API void gc_read_metrics(gc_metric_sample *samples, size_t n);
 
 /* ---- Heap profiling (Go's runtime.MemProfileRate and runtime/pprof) --- */
 

@@ -1,0 +1,112 @@
+/*
+ * assist.c - mark assists (assist.h).
+ */
+#include "assist.h"
+
+#include <pthread.h>
+#include <time.h>
+
+#include "atomic.h"
+#include "cycle.h"
+#include "limiter.h"
+#include "mark.h"
+#include "os.h"
+#include "pacer.h"
+#include "stats.h"
+#include "thread.h"
+
+/* A parked assist re-checks the credit and the phase this often, in case
+ * a wake-up was missed (the flush's check of `parked` is racy by design). */
+#define PARK_SLICE_NS 1000000
+
+static struct {
+  int64_t credit;         /* atomic; scan bytes (Go's bgScanCredit) */
+  int parked;             /* atomic; threads waiting below */
+  pthread_mutex_t lock;
+  pthread_cond_t cond;
+} as = {0, 0, PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER};
+
+void tc_assist_start_cycle(void) {
+  for (tc_thread_t *t = tc_threads.list; t; t = t->next) t->assist_bytes = 0;
+  tc_atomic_store_relaxed(&as.credit, 0);
+}
+
+static void wake(void) {
+  pthread_mutex_lock(&as.lock);
+  pthread_cond_broadcast(&as.cond);
+  pthread_mutex_unlock(&as.lock);
+}
+
+void tc_assist_flush_credit(uint64_t work) {
+  tc_atomic_add_relaxed(&as.credit, (int64_t)work);
+  if (tc_atomic_load_relaxed(&as.parked) > 0) wake();
+}
+
+void tc_assist_after_fork_child(void) {
+  pthread_mutex_init(&as.lock, NULL);
+  pthread_cond_init(&as.cond, NULL);
+  as.parked = 0;
+}
+
+void tc_assist_wake_all(void) {
+  if (tc_atomic_load_relaxed(&as.parked) > 0) wake();
+}
+
+/* Takes up to `want` scan bytes of background credit; returns them. */
+static uint64_t steal(uint64_t want) {
+  int64_t c = tc_atomic_load_relaxed(&as.credit);
+  while (c > 0) {
+    int64_t take = (uint64_t)c < want ? c : (int64_t)want;
+    if (tc_atomic_cas_acq_rel(&as.credit, &c, c - take)) return (uint64_t)take;
+  }
+  return 0;
+}
+
+static void park_slice(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  ts.tv_nsec += PARK_SLICE_NS;
+  if (ts.tv_nsec >= 1000000000) {
+    ts.tv_sec++;
+    ts.tv_nsec -= 1000000000;
+  }
+  pthread_mutex_lock(&as.lock);
+  tc_atomic_add_relaxed(&as.parked, 1);
+  if (tc_gc_marking() && tc_atomic_load_relaxed(&as.credit) <= 0)
+    pthread_cond_timedwait(&as.cond, &as.lock, &ts);
+  tc_atomic_sub_relaxed(&as.parked, 1);
+  pthread_mutex_unlock(&as.lock);
+}
+
+void tc_assist_alloc(tc_thread_t *t) {
+  uint64_t busy = 0; /* scanning time: the GC CPU the limiter sees */
+  for (;;) {
+    if (!tc_gc_marking() || t->assist_bytes >= 0) break;
+    tc_limiter_update(true, 0, false);
+    if (tc_limiter_limiting()) break;
+    tc_pacer_revise();
+    double wpb = tc_pacer_work_per_byte(), bpw = tc_pacer_bytes_per_work();
+    double debt = (double)-t->assist_bytes;
+    double work = wpb * debt;
+    if (work < (double)TC_ASSIST_MIN_WORK) {
+      work = (double)TC_ASSIST_MIN_WORK;
+      debt = bpw * work;
+    }
+    uint64_t want = (uint64_t)work;
+    uint64_t stolen = steal(want);
+    if (stolen >= want) {
+      t->assist_bytes += (int64_t)debt;
+      break;
+    }
+    if (stolen) t->assist_bytes += 1 + (int64_t)(bpw * (double)stolen);
+    uint64_t done = 0, w0 = tc_nanotime();
+    bool found = tc_mark_assist_work(want - stolen, &done);
+    busy += tc_nanotime() - w0;
+    if (done) t->assist_bytes += 1 + (int64_t)(bpw * (double)done);
+    if (t->assist_bytes >= 0) break;
+    /* In debt and nothing left to scan: the background workers hold the
+     * rest of the gray objects. Wait for their credit (Go's gcParkAssist). */
+    if (!found || done == 0) park_slice();
+  }
+  tc_limiter_add_gc_ns(busy);
+}
