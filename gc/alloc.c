@@ -38,6 +38,7 @@
 #include "mcentral.h"
 #include "mheap.h"
 #include "sample.h"
+#include "scavenge.h"
 #include "special.h"
 #include "stats.h"
 #include "stw.h"
@@ -93,6 +94,7 @@ static TC_NOINLINE TC_SAMPLING_FRAME void *alloc_small_slow(tc_spanclass_t sc) {
     t->zeroing = 0;
   }
   if (TC_UNLIKELY(sample)) tc_sample_alloc(t->mcache, s, p);
+  tc_scavenge_pay_eager();
   if (tc_gc_should_trigger()) tc_gc_run(false);
   /* Pay for the span just taken while marking (assist.h). */
   if (TC_UNLIKELY(tc_atomic_load_relaxed(&tc_gc.marking)) && t->assist_bytes < 0)
@@ -144,6 +146,7 @@ static TC_NOINLINE TC_SAMPLING_FRAME void *alloc_large(size_t size, bool noscan)
   }
   /* s stays valid: the object it holds is live (p is in this frame). */
   if (TC_UNLIKELY(sample)) tc_sample_alloc(t->mcache, s, p);
+  tc_scavenge_pay_eager();
   if (tc_gc_should_trigger()) tc_gc_run(false);
   if (TC_UNLIKELY(tc_atomic_load_relaxed(&tc_gc.marking)) && t->assist_bytes < 0)
     tc_assist_alloc(t);

@@ -99,8 +99,14 @@ void tc_assist_alloc(tc_thread_t *t) {
       break;
     }
     if (stolen) t->assist_bytes += 1 + (int64_t)(bpw * (double)stolen);
+    /* In chunks: each is a no-stop region, which a stop would wait for. */
     uint64_t done = 0, w0 = tc_nanotime();
-    bool found = tc_mark_assist_work(want - stolen, &done);
+    bool found = true;
+    while (found && done < want - stolen && tc_gc_marking()) {
+      uint64_t got = 0;
+      found = tc_mark_assist_work(want - stolen - done, &got);
+      done += got;
+    }
     busy += tc_nanotime() - w0;
     if (done) t->assist_bytes += 1 + (int64_t)(bpw * (double)done);
     if (t->assist_bytes >= 0) break;

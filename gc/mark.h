@@ -81,8 +81,10 @@ void tc_mark_terminate(tc_mark_result_t *out);
  * none are left; *scanned gets the bytes. In a no-stop region, so mark
  * termination waits for it and finds its results flushed; the gray work it
  * holds keeps the phase open (tc_gcwork_assist_done). At most
- * TC_ASSIST_MAX_BYTES per call. Returns false when no gray work was found. */
-#define TC_ASSIST_MAX_BYTES ((uint64_t)1 << 20)
+ * TC_ASSIST_MAX_BYTES per call (64 KiB, tens of microseconds), since a
+ * stop of the world waits for the region to end; callers loop. Returns
+ * false when no gray work was found. */
+#define TC_ASSIST_MAX_BYTES ((uint64_t)64 << 10)
 bool tc_mark_assist_work(uint64_t budget, uint64_t *scanned);
 /* Scan work (bytes) done so far in the running mark, roots included. */
 uint64_t tc_mark_work_done(void);

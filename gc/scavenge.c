@@ -113,7 +113,14 @@ void tc_scavenge_after_alloc(uint64_t bytes, bool grew) {
     if (over > bytes) over = bytes;
     if (over > want) want = over;
   }
-  if (want) tc_scavenge_release(want, TC_SCAV_EAGER);
+  if (want) tc_atomic_add_relaxed(&tc_scavenge_eager_owed, want);
+}
+
+uint64_t tc_scavenge_eager_owed;
+
+void tc_scavenge_pay_eager_slow(void) {
+  uint64_t owed = tc_atomic_exchange_acq_rel(&tc_scavenge_eager_owed, 0);
+  if (owed) tc_scavenge_release(owed, TC_SCAV_EAGER);
 }
 
 static void sleep_ns(uint64_t ns) {

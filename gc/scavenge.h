@@ -35,8 +35,18 @@ enum { TC_SCAV_BG = 0, TC_SCAV_EAGER = 1, TC_SCAV_FORCED = 2 };
 /* World stopped (pacer commit) or under the pacer's rules: new goals. */
 void tc_scavenge_set_goals(uint64_t heap_goal, uint64_t last_heap_goal,
                            uint64_t last_heap_inuse, int64_t memory_limit);
-/* The heap made `bytes` of scavenged pages resident (grew: the heap grew). */
+/* The heap made `bytes` of scavenged pages resident (grew: the heap grew):
+ * records what should be released at once. Called in no-stop regions, so
+ * it only records; the allocating thread releases it with
+ * tc_scavenge_pay_eager once out of the region (a stop never waits for
+ * madvise calls). */
 void tc_scavenge_after_alloc(uint64_t bytes, bool grew);
+extern uint64_t tc_scavenge_eager_owed; /* atomic */
+void tc_scavenge_pay_eager_slow(void);
+TC_INLINE void tc_scavenge_pay_eager(void) {
+  if (TC_UNLIKELY(__atomic_load_n(&tc_scavenge_eager_owed, __ATOMIC_RELAXED) != 0))
+    tc_scavenge_pay_eager_slow();
+}
 /* Releases up to `bytes` of free resident pages now; returns bytes released. */
 uint64_t tc_scavenge_release(uint64_t bytes, int kind);
 /* After a cycle: wake the background scavenger if a goal is exceeded. */
