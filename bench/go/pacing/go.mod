@@ -1,0 +1,3 @@
+module tricolor.bench/pacing
+
+go 1.19
