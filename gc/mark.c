@@ -51,6 +51,7 @@ static struct {
   uint64_t helper_ns;        /* atomic; helpers' busy time, concurrent phases */
   uint64_t assist_ns;        /* atomic; mutators' assist time */
   uint64_t work_done;        /* atomic; scan bytes of this mark, published as it goes */
+  uint64_t rescan_bytes;     /* atomic; bytes of written pages queued for a re-scan */
   bool concurrent_phase;     /* helpers record their time */
 } mk;
 
@@ -323,6 +324,7 @@ static void queue_all_roots(tc_gcwork_t *w, tc_mark_result_t *out) {
 
 static void reset_counters(void) {
   mk.work_done = 0;
+  mk.rescan_bytes = 0;
   mk.bytes_marked = 0;
   mk.scan_bytes = 0;
   mk.helper_ns = 0;
@@ -409,6 +411,7 @@ static void rescan_written(uintptr_t start, uintptr_t end, void *ctx) {
       uintptr_t from = lo > a ? lo : a;
       uintptr_t to = lo + s->elemsize < hi ? lo + s->elemsize : hi;
       put_root(from, to, w);
+      tc_atomic_add_relaxed(&mk.rescan_bytes, to - from);
     }
     a = hi;
   }
@@ -583,7 +586,16 @@ bool tc_mark_assist_work(uint64_t budget, uint64_t *scanned) {
   return found;
 }
 
-uint64_t tc_mark_work_done(void) { return tc_atomic_load_relaxed(&mk.work_done); }
+uint64_t tc_mark_work_done(void) {
+  /* Re-scans of written pages are extra work on objects already counted
+   * (mostly ones allocated black): progress toward the pacer's expected
+   * work is first scans only. */
+  uint64_t done = tc_atomic_load_relaxed(&mk.work_done);
+  uint64_t re = tc_atomic_load_relaxed(&mk.rescan_bytes);
+  return done > re ? done - re : 0;
+}
+
+uint64_t tc_mark_rescan_bytes(void) { return tc_atomic_load_relaxed(&mk.rescan_bytes); }
 
 /* ---- single objects ------------------------------------------------------ */
 

@@ -86,8 +86,11 @@ void tc_mark_terminate(tc_mark_result_t *out);
  * false when no gray work was found. */
 #define TC_ASSIST_MAX_BYTES ((uint64_t)64 << 10)
 bool tc_mark_assist_work(uint64_t budget, uint64_t *scanned);
-/* Scan work (bytes) done so far in the running mark, roots included. */
+/* Scan work (bytes) done so far in the running mark, roots included, not
+ * counting re-scans of written pages (tc_mark_rescan_bytes, this mark's
+ * total: the pacer leaves them out of its work measure). */
 uint64_t tc_mark_work_done(void);
+uint64_t tc_mark_rescan_bytes(void);
 
 /* Shades n values (write barrier buffers). Caller is in a no-stop region
  * and marking is on. */

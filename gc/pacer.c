@@ -144,7 +144,7 @@ static void commit(void) {
   } else {
     uint64_t base = m + pc.last_stack_scan + pc.globals_scan;
     uint64_t goal = m + base / 100 * (uint64_t)p + base % 100 * (uint64_t)p / 100;
-    uint64_t minimum = TC_HEAP_MINIMUM / 100 * (uint64_t)p;
+    uint64_t minimum = TC_HEAP_MINIMUM * (uint64_t)p / 100;
     pc.percent_goal = goal > minimum ? goal : minimum;
   }
   double runway = pc.cons_mark * (1 - BG_UTIL) / BG_UTIL *
@@ -221,7 +221,8 @@ void tc_pacer_end_cycle(tc_cycle_record_t *rec, uint64_t now_ns) {
   double u = BG_UTIL + (double)rec->assist_ns / ((double)dur * procs);
   double u_idle = (double)rec->idle_ns / ((double)dur * procs);
   if (u > 0.95) u = 0.95;
-  double work = (double)rec->heap_scan_bytes;
+  double work = (double)rec->heap_scan_bytes - (double)tc_mark_rescan_bytes();
+  if (work < 1) work = 1;
   if (rec->heap_live_end > pc.triggered && work > 0 && tc_gc.mode != TC_MODE_STW) {
     double cur = (double)(rec->heap_live_end - pc.triggered) * (u + u_idle) / (work * (1 - u));
     double cm = cur;
@@ -237,7 +238,7 @@ void tc_pacer_end_cycle(tc_cycle_record_t *rec, uint64_t now_ns) {
   pc.heap_marked = rec->heap_marked;
   pc.last_stack_scan = rec->stack_bytes;
   pc.globals_scan = rec->global_bytes;
-  uint64_t roots = rec->stack_bytes + rec->global_bytes;
+  uint64_t roots = rec->stack_bytes + rec->global_bytes + tc_mark_rescan_bytes();
   pc.last_heap_scan = rec->heap_scan_bytes > roots ? rec->heap_scan_bytes - roots : 0;
   tc_atomic_store_relaxed(&tc_gc.heap_scan, (int64_t)pc.last_heap_scan);
   pc.last_heap_inuse = tc_atomic_load_relaxed(&tc_mheap.pages_inuse) << TC_PAGE_SHIFT;

@@ -41,7 +41,7 @@ static struct {
 void tc_scavenge_set_goals(uint64_t heap_goal, uint64_t last_heap_goal,
                            uint64_t last_heap_inuse, int64_t limit) {
   uint64_t pg = UINT64_MAX;
-  if (last_heap_goal != 0 && heap_goal != UINT64_MAX && last_heap_inuse != 0) {
+  if (last_heap_goal != 0 && heap_goal != UINT64_MAX) {
     double g = (double)last_heap_inuse * ((double)heap_goal / (double)last_heap_goal);
     g += g / 10; /* retainExtraPercent */
     pg = g >= 1.8e19 ? UINT64_MAX : tc_align_up((uint64_t)g, 4096);
@@ -143,15 +143,18 @@ static void *scavenger(void *arg) {
     for (;;) {
       uint64_t e = excess();
       if (e == 0) break;
-      uint64_t t0 = tc_nanotime(), released = 0;
-      /* A batch: 64 KiB steps until BATCH_NS have passed. */
-      while (released < e && tc_nanotime() - t0 < BATCH_NS) {
+      /* A batch: 64 KiB steps until BATCH_NS of this thread's CPU time
+       * have passed; then sleep so that CPU / (CPU + sleep) is the duty
+       * (CPU time, not wall time: on a loaded machine a preempted batch
+       * would otherwise buy a sleep of seconds). */
+      uint64_t t0 = tc_thread_cputime(), released = 0;
+      while (released < e && tc_thread_cputime() - t0 < BATCH_NS) {
         uint64_t got = tc_scavenge_release(STEP_PAGES << TC_PAGE_SHIFT, TC_SCAV_BG);
         if (got == 0) break;
         released += got;
       }
       if (released == 0) break; /* nothing free and resident left */
-      uint64_t work = tc_nanotime() - t0;
+      uint64_t work = tc_thread_cputime() - t0;
       sleep_ns((uint64_t)((double)work * (1 - duty) / duty));
     }
   }

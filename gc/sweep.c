@@ -196,9 +196,12 @@ static void *bg_sweeper(void *arg) {
     /* GCTRACE=2: Go prints its scavtrace line once per cycle, when the
      * cycle's sweep is over (sweepone finding no work). */
     uint32_t sg = tc_mheap_sweepgen();
-    if (tc_options.trace >= 2 && tc_atomic_load_acquire(&sw.drained_gen) == sg && traced_gen != sg) {
+    if (tc_atomic_load_acquire(&sw.drained_gen) == sg && traced_gen != sg) {
       traced_gen = sg;
-      tc_scavenge_trace(false);
+      /* The cycle's sweep is over: freed spans are free pages now, which
+       * the scavenger may return (it was woken before they were). */
+      tc_scavenge_wake();
+      if (tc_options.trace >= 2) tc_scavenge_trace(false);
     }
   }
   return NULL;

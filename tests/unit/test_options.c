@@ -15,8 +15,9 @@
 #include "check.h"
 #include "options.h"
 
-static const char *const vars[] = {"GCPERCENT",    "GCPROCS",       "GCSIGSUSPEND",
-                                   "GCSIGRESTART", "GCPROFILERATE", "GCHEAPPROFILE"};
+static const char *const vars[] = {"GCPERCENT",     "GCPROCS",       "GCSIGSUSPEND",
+                                   "GCSIGRESTART",  "GCPROFILERATE", "GCHEAPPROFILE",
+                                   "GCMEMLIMIT"};
 
 static char captured[4096];
 static int captured_lines;
@@ -87,6 +88,7 @@ TEST(defaults_with_nothing_set) {
   CHECK_EQ(o.sig_restart, SIGXCPU);
   CHECK_EQ(o.profile_rate, 524288);
   CHECK(o.heap_profile != NULL && o.heap_profile[0] == 0);
+  CHECK(o.memory_limit == INT64_MAX);
 }
 
 TEST(gcprofilerate) {
@@ -267,6 +269,47 @@ TEST(several_bad_values_one_line_each) {
   CHECK_EQ(o.procs, default_procs());
   CHECK_EQ(o.sig_suspend, SIGPWR);
   CHECK_EQ(o.sig_restart, SIGXCPU);
+}
+
+/* GCMEMLIMIT: GOMEMLIMIT's syntax, powers of two. */
+TEST(gcmemlimit_valid) {
+  static const struct {
+    const char *v;
+    int64_t want;
+  } good[] = {
+      {"100MiB", 104857600},
+      {"1GiB", 1073741824},
+      {"123", 123},
+      {"5B", 5},
+      {"0", 0},
+      {"64KiB", 65536},
+      {"2TiB", (int64_t)2 << 40},
+      {"off", INT64_MAX},
+      {"9223372036854775807", INT64_MAX},
+  };
+  for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+    tc_options_t o = run_with(ENV("GCMEMLIMIT", good[i].v));
+    if (o.memory_limit != good[i].want)
+      fprintf(stderr, "  GCMEMLIMIT=\"%s\" -> %lld\n", good[i].v, (long long)o.memory_limit);
+    CHECK(o.memory_limit == good[i].want);
+    CHECK(silent());
+    CHECK_EQ(o.percent, 100);
+  }
+}
+
+TEST(gcmemlimit_malformed) {
+  static const char *const bad[] = {"10MB", "-5",  "1.5GiB", "",    "10mib", "MiB",
+                                    "10 MiB", "OFF", "0x10",  "1e9", "8388608TiB",
+                                    "9223372036854775808"};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    tc_options_t o = run_with(ENV("GCMEMLIMIT", bad[i]));
+    if (o.memory_limit != INT64_MAX)
+      fprintf(stderr, "  GCMEMLIMIT=\"%s\" -> %lld\n", bad[i], (long long)o.memory_limit);
+    CHECK(o.memory_limit == INT64_MAX);
+    CHECK(one_warning_naming("GCMEMLIMIT", NULL));
+    if (bad[i][0]) CHECK(strstr(captured, bad[i]) != NULL);
+    CHECK_EQ(o.percent, 100);
+  }
 }
 
 TEST(reinit_restores_defaults) {
