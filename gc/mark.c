@@ -422,7 +422,10 @@ static uint64_t heap_hi(void) {
 }
 
 /* CPUs the machine left idle since the last call, from /proc/stat (the
- * coordinator's view of Go's idle Ps). Plain system calls, no stdio. */
+ * coordinator's view of Go's idle Ps). Called when a concurrent mark ends
+ * (to start the window) and when the next begins, so the window is the
+ * time between marks: what the program leaves idle, not what the last
+ * mark's workers did. Plain system calls, no stdio. */
 static double idle_cpus(void) {
   static uint64_t last_idle, last_total;
   int fd = open("/proc/stat", O_RDONLY | O_CLOEXEC);
@@ -488,6 +491,7 @@ void tc_mark_concurrent(tc_mark_result_t *out) {
   }
   collect_counters(&w, out);
   tc_gcwork_dispose(&w);
+  (void)idle_cpus(); /* the next window starts now */
   uint64_t coord_ns = dp ? duty.busy_ns : tc_nanotime() - t0;
   uint64_t helpers_ns = tc_atomic_exchange_acq_rel(&mk.helper_ns, 0);
   out->mark_cpu_ns = coord_ns + helpers_ns;

@@ -10,6 +10,7 @@
 #include "assist.h"
 #include "config.h"
 #include "cycle.h"
+#include "fmath.h"
 #include "limiter.h"
 #include "mark.h"
 #include "mheap.h"
@@ -50,16 +51,6 @@ static struct {
   uint64_t bytes_per_work;  /* atomic, double bits */
 } pc = {.lock = TC_MUTEX_INIT};
 
-static uint64_t dbits(double d) {
-  uint64_t u;
-  memcpy(&u, &d, sizeof u);
-  return u;
-}
-static double bitsd(uint64_t u) {
-  double d;
-  memcpy(&d, &u, sizeof d);
-  return d;
-}
 
 int tc_pacer_percent(void) { return tc_atomic_load_relaxed(&pc.percent); }
 int64_t tc_pacer_memory_limit(void) { return tc_atomic_load_relaxed(&pc.memory_limit); }
@@ -69,8 +60,8 @@ uint64_t tc_pacer_last_stack_scan(void) { return pc.last_stack_scan; }
 uint64_t tc_pacer_globals_scan(void) { return pc.globals_scan; }
 uint64_t tc_pacer_last_heap_goal(void) { return pc.last_heap_goal; }
 double tc_pacer_cons_mark(void) { return pc.cons_mark; }
-double tc_pacer_work_per_byte(void) { return bitsd(tc_atomic_load_relaxed(&pc.work_per_byte)); }
-double tc_pacer_bytes_per_work(void) { return bitsd(tc_atomic_load_relaxed(&pc.bytes_per_work)); }
+double tc_pacer_work_per_byte(void) { return tc_f64_from_bits(tc_atomic_load_relaxed(&pc.work_per_byte)); }
+double tc_pacer_bytes_per_work(void) { return tc_f64_from_bits(tc_atomic_load_relaxed(&pc.bytes_per_work)); }
 
 /* Go's memoryLimitHeapGoal: the heap left under the limit once everything
  * else mapped (and any overage) is taken away, minus headroom. */
@@ -173,8 +164,8 @@ void tc_pacer_init(void) {
     pc.memory_limit = tc_options.memory_limit;
     once = true;
   }
-  tc_atomic_store_relaxed(&pc.work_per_byte, dbits(0));
-  tc_atomic_store_relaxed(&pc.bytes_per_work, dbits(0));
+  tc_atomic_store_relaxed(&pc.work_per_byte, tc_f64_bits(0));
+  tc_atomic_store_relaxed(&pc.bytes_per_work, tc_f64_bits(0));
   commit();
 }
 
@@ -203,8 +194,8 @@ void tc_pacer_revise(void) {
   if (remaining_work < 1000) remaining_work = 1000;
   double remaining_heap = goal - live;
   if (remaining_heap < 1) remaining_heap = 1;
-  tc_atomic_store_relaxed(&pc.work_per_byte, dbits(remaining_work / remaining_heap));
-  tc_atomic_store_relaxed(&pc.bytes_per_work, dbits(remaining_heap / remaining_work));
+  tc_atomic_store_relaxed(&pc.work_per_byte, tc_f64_bits(remaining_work / remaining_heap));
+  tc_atomic_store_relaxed(&pc.bytes_per_work, tc_f64_bits(remaining_heap / remaining_work));
 }
 
 void tc_pacer_start_cycle(uint64_t now_ns) {

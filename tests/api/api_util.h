@@ -11,6 +11,7 @@
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -84,6 +85,54 @@ static API_UNUSED int wait_child(pid_t pid, int *status, int timeout_ms) {
     }
     usleep(5000);
   }
+}
+
+/* Output of the last run_child: "key value" lines on its stdout. */
+static char child_out[8192];
+
+/* Runs this program again as "PROGRAM --child name arg" (a fresh process
+ * and heap), its stdout into child_out. Returns its exit status, or -1 on
+ * timeout, death by a signal, or failure to run. */
+static API_UNUSED int run_child(const char *name, const char *arg, int timeout_ms) {
+  child_out[0] = 0;
+  FILE *tmp = tmpfile();
+  if (!tmp) return -1;
+  fflush(stdout);
+  fflush(stderr);
+  pid_t pid = fork();
+  if (pid < 0) return -1;
+  if (pid == 0) {
+    dup2(fileno(tmp), 1);
+    char self[4096];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n <= 0) _exit(126);
+    self[n] = 0;
+    execl(self, self, "--child", name, arg, (char *)NULL);
+    _exit(127);
+  }
+  int status = 0;
+  if (wait_child(pid, &status, timeout_ms) != 0) {
+    fclose(tmp);
+    return -1;
+  }
+  rewind(tmp);
+  size_t n = fread(child_out, 1, sizeof child_out - 1, tmp);
+  child_out[n] = 0;
+  fclose(tmp);
+  if (!WIFEXITED(status)) {
+    fprintf(stderr, "  child %s %s died (status %d)\n", name, arg, status);
+    return -1;
+  }
+  return WEXITSTATUS(status);
+}
+
+/* The value of "key N" in child_out; -1 (and a message) when missing. */
+static API_UNUSED double val(const char *key) {
+  size_t k = strlen(key);
+  for (const char *l = child_out; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL)
+    if (strncmp(l, key, k) == 0 && l[k] == ' ') return strtod(l + k + 1, NULL);
+  fprintf(stderr, "  child output has no \"%s\"\n", key);
+  return -1;
 }
 
 #endif

@@ -218,52 +218,6 @@ static int child_forced(void) {
 
 /* ---- parent side --------------------------------------------------------- */
 
-static char child_out[8192];
-
-/* Runs this program with --child name arg; its stdout into child_out.
- * Returns the exit status (-1 on timeout or failure to run). */
-static int run_child(const char *name, const char *arg, int timeout_ms) {
-  child_out[0] = 0;
-  FILE *tmp = tmpfile();
-  if (!tmp) return -1;
-  fflush(stdout);
-  fflush(stderr);
-  pid_t pid = fork();
-  if (pid < 0) return -1;
-  if (pid == 0) {
-    dup2(fileno(tmp), 1);
-    char self[4096];
-    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-    if (n <= 0) _exit(126);
-    self[n] = 0;
-    execl(self, self, "--child", name, arg, (char *)NULL);
-    _exit(127);
-  }
-  int status = 0;
-  if (wait_child(pid, &status, timeout_ms) != 0) {
-    fclose(tmp);
-    return -1;
-  }
-  rewind(tmp);
-  size_t n = fread(child_out, 1, sizeof child_out - 1, tmp);
-  child_out[n] = 0;
-  fclose(tmp);
-  if (!WIFEXITED(status)) {
-    fprintf(stderr, "  child %s %s died (status %d)\n", name, arg, status);
-    return -1;
-  }
-  return WEXITSTATUS(status);
-}
-
-/* The value of "key N" in child_out; -1 when missing. */
-static double val(const char *key) {
-  size_t k = strlen(key);
-  for (const char *l = child_out; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL)
-    if (strncmp(l, key, k) == 0 && l[k] == ' ') return strtod(l + k + 1, NULL);
-  fprintf(stderr, "  child output has no \"%s\"\n", key);
-  return -1;
-}
-
 static void peak_case(int p) {
   char arg[16];
   snprintf(arg, sizeof arg, "%d", p);

@@ -167,50 +167,6 @@ static int child_free_os_memory(int small) {
 
 /* ---- parent side -------------------------------------------------------------- */
 
-static char child_out[8192];
-
-static int run_child(const char *name, const char *arg, int timeout_ms) {
-  child_out[0] = 0;
-  FILE *tmp = tmpfile();
-  if (!tmp) return -1;
-  fflush(stdout);
-  fflush(stderr);
-  pid_t pid = fork();
-  if (pid < 0) return -1;
-  if (pid == 0) {
-    dup2(fileno(tmp), 1);
-    char self[4096];
-    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-    if (n <= 0) _exit(126);
-    self[n] = 0;
-    execl(self, self, "--child", name, arg, (char *)NULL);
-    _exit(127);
-  }
-  int status = 0;
-  if (wait_child(pid, &status, timeout_ms) != 0) {
-    fclose(tmp);
-    return -1;
-  }
-  rewind(tmp);
-  size_t n = fread(child_out, 1, sizeof child_out - 1, tmp);
-  child_out[n] = 0;
-  fclose(tmp);
-  if (!WIFEXITED(status)) return -1;
-  return WEXITSTATUS(status);
-}
-
-static double val(const char *key) {
-  size_t k = strlen(key);
-  for (const char *l = child_out; *l;) {
-    if (strncmp(l, key, k) == 0 && l[k] == ' ') return strtod(l + k + 1, NULL);
-    const char *nl = strchr(l, '\n');
-    if (!nl) break;
-    l = nl + 1;
-  }
-  fprintf(stderr, "  child output has no \"%s\"\n", key);
-  return -1;
-}
-
 static void background_case(const char *kind) {
   int rc = run_child("background", kind, 60000);
   CHECK_EQ(rc, 0);
