@@ -81,9 +81,14 @@ BDW_API void GC_gcollect(void) {
   bdw_finalizers_poll();
 }
 
-/* tricolor's scavenger, where present, returns free pages to the OS on its
- * own; this is GC_gcollect (docs/bdwgc.md). */
-BDW_API void GC_gcollect_and_unmap(void) { GC_gcollect(); }
+/* bdwgc: collect, then unmap the free pages: gc_free_os_memory (a full
+ * collection, then every free page back to the OS). */
+BDW_API void GC_gcollect_and_unmap(void) {
+  bdw_init();
+  bdw_collect_poll();
+  if (__atomic_load_n(&GC_dont_gc, __ATOMIC_RELAXED) == 0) gc_free_os_memory();
+  bdw_finalizers_poll();
+}
 
 /* bdwgc: returns nonzero if the collection completed; stop_func is polled
  * by bdwgc's incremental steps, and tricolor's cycle cannot be abandoned,

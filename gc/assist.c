@@ -79,7 +79,9 @@ static void park_slice(void) {
 }
 
 void tc_assist_alloc(tc_thread_t *t) {
-  uint64_t busy = 0; /* scanning time: the GC CPU the limiter sees */
+  /* Scanning CPU time (not wall time: a preempted assist on a loaded
+   * machine is not GC work): the GC CPU the limiter sees. */
+  uint64_t busy = 0;
   for (;;) {
     if (!tc_gc_marking() || t->assist_bytes >= 0) break;
     tc_limiter_update(true, 0, false);
@@ -100,14 +102,14 @@ void tc_assist_alloc(tc_thread_t *t) {
     }
     if (stolen) t->assist_bytes += 1 + (int64_t)(bpw * (double)stolen);
     /* In chunks: each is a no-stop region, which a stop would wait for. */
-    uint64_t done = 0, w0 = tc_nanotime();
+    uint64_t done = 0, w0 = tc_thread_cputime();
     bool found = true;
     while (found && done < want - stolen && tc_gc_marking()) {
       uint64_t got = 0;
       found = tc_mark_assist_work(want - stolen - done, &got);
       done += got;
     }
-    busy += tc_nanotime() - w0;
+    busy += tc_thread_cputime() - w0;
     if (done) t->assist_bytes += 1 + (int64_t)(bpw * (double)done);
     if (t->assist_bytes >= 0) break;
     /* In debt and nothing left to scan: the background workers hold the
