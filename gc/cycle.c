@@ -246,12 +246,7 @@ static void *coordinator(void *arg) {
 /* Caller holds ctl.lock. */
 static void ensure_coordinator(void) {
   if (ctl.running) return;
-  pthread_t th;
-  pthread_attr_t attr;
-  pthread_attr_init(&attr);
-  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-  int err = pthread_create(&th, &attr, coordinator, NULL);
-  pthread_attr_destroy(&attr);
+  int err = tc_os_thread_start(coordinator, NULL);
   if (err != 0) tc_throw("cannot start the collector thread (error %d)", err);
   ctl.running = true;
 }

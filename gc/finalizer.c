@@ -117,12 +117,7 @@ void tc_finalizer_wake(void) {
   if (__atomic_load_n(&fq.no_thread, __ATOMIC_RELAXED)) return;
   pthread_mutex_lock(&fq.wlock);
   if (!fq.started) {
-    pthread_t th;
-    pthread_attr_t attr;
-    pthread_attr_init(&attr);
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    if (pthread_create(&th, &attr, finalizer_main, NULL) == 0) fq.started = true;
-    pthread_attr_destroy(&attr);
+    if (tc_os_thread_start(finalizer_main, NULL) == 0) fq.started = true;
   }
   fq.wake_gen++;
   pthread_cond_signal(&fq.cond);

@@ -204,12 +204,8 @@ void tc_mark_prepare(void) {
     sem_init(&mk.done, 0, 0);
   }
   while (mk.nhelpers < tc_options.procs - 1) {
-    pthread_attr_t attr;
-    pthread_attr_init(&attr);
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    int err = pthread_create(&mk.helpers[mk.nhelpers], &attr, helper_main, NULL);
-    pthread_attr_destroy(&attr);
-    if (err != 0) break; /* mark with fewer threads */
+    if (tc_os_thread_start(helper_main, &mk.helpers[mk.nhelpers]) != 0)
+      break; /* mark with fewer threads */
     mk.nhelpers++;
   }
 }

@@ -4,6 +4,8 @@
  */
 #include "os.h"
 
+#include <pthread.h>
+
 #include <errno.h>
 #include <sys/mman.h>
 #include <time.h>
@@ -59,3 +61,14 @@ static uint64_t clock_ns(clockid_t id) {
 uint64_t tc_nanotime(void) { return clock_ns(CLOCK_MONOTONIC); }
 uint64_t tc_unixnanos(void) { return clock_ns(CLOCK_REALTIME); }
 uint64_t tc_thread_cputime(void) { return clock_ns(CLOCK_THREAD_CPUTIME_ID); }
+
+int tc_os_thread_start(void *(*fn)(void *), pthread_t *out) {
+  pthread_t th;
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+  int err = pthread_create(&th, &attr, fn, NULL);
+  pthread_attr_destroy(&attr);
+  if (err == 0 && out) *out = th;
+  return err;
+}

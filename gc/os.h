@@ -6,9 +6,15 @@
  *   tc_os_decommit(p, n)     return the pages' memory to the OS; contents become zero.
  *   tc_os_alloc(n)           fresh zeroed RW anonymous memory for metadata; NULL on failure.
  *   tc_os_free(p, n)         unmap memory from tc_os_alloc.
+ *   tc_os_thread_start(fn, out)  a detached thread running fn(NULL) (the
+ *                            collector's own: coordinator, markers, sweeper,
+ *                            scavenger, finalizer thread); 0 or the error,
+ *                            its id in *out when out is not NULL.
  */
 #ifndef TC_OS_H
 #define TC_OS_H
+
+#include <pthread.h>
 
 #include "base.h"
 
@@ -17,6 +23,7 @@ bool tc_os_commit(void *p, size_t n);
 void tc_os_decommit(void *p, size_t n);
 void *tc_os_alloc(size_t n);
 void tc_os_free(void *p, size_t n);
+int tc_os_thread_start(void *(*fn)(void *), pthread_t *out);
 int tc_os_ncpu(void);
 uint64_t tc_nanotime(void);   /* monotonic ns */
 uint64_t tc_unixnanos(void);  /* wall clock, Unix ns */

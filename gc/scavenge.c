@@ -165,12 +165,7 @@ void tc_scavenge_wake(void) {
   if (excess() == 0) return;
   pthread_mutex_lock(&sc.lock);
   if (!sc.started) {
-    pthread_t th;
-    pthread_attr_t attr;
-    pthread_attr_init(&attr);
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    if (pthread_create(&th, &attr, scavenger, NULL) == 0) sc.started = true;
-    pthread_attr_destroy(&attr);
+    if (tc_os_thread_start(scavenger, NULL) == 0) sc.started = true;
   }
   sc.wake_gen++;
   pthread_cond_signal(&sc.cond);

@@ -11,6 +11,7 @@
 #include "error.h"
 #include "mcentral.h"
 #include "mheap.h"
+#include "os.h"
 #include "options.h"
 #include "sample.h"
 #include "scavenge.h"
@@ -210,12 +211,7 @@ static void *bg_sweeper(void *arg) {
 void tc_sweep_wake(void) {
   pthread_mutex_lock(&sw.lock);
   if (!sw.started) {
-    pthread_t th;
-    pthread_attr_t attr;
-    pthread_attr_init(&attr);
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    if (pthread_create(&th, &attr, bg_sweeper, NULL) == 0) sw.started = true;
-    pthread_attr_destroy(&attr);
+    if (tc_os_thread_start(bg_sweeper, NULL) == 0) sw.started = true;
   }
   sw.wake_gen++;
   pthread_cond_signal(&sw.cond);
