@@ -560,7 +560,9 @@ bool tc_mark_assist_work(uint64_t budget, uint64_t *scanned) {
   bool found = false;
   tc_thread_nostop_enter(t);
   if (tc_gc_marking()) {
-    uint64_t t0 = tc_nanotime();
+    /* Thread CPU time: gctrace reports assists as CPU (its E field), and a
+     * preempted assist on a loaded machine did no GC work meanwhile. */
+    uint64_t t0 = tc_thread_cputime();
     tc_gcwork_t w;
     tc_gcwork_init(&w);
     tc_workentry_t e;
@@ -580,7 +582,7 @@ bool tc_mark_assist_work(uint64_t budget, uint64_t *scanned) {
     tc_atomic_add_relaxed(&mk.scan_bytes, w.scan_bytes);
     tc_atomic_add_relaxed(&mk.work_done, w.scan_bytes);
     tc_gcwork_dispose(&w);
-    tc_atomic_add_relaxed(&mk.assist_ns, tc_nanotime() - t0);
+    tc_atomic_add_relaxed(&mk.assist_ns, tc_thread_cputime() - t0);
   }
   tc_thread_nostop_exit(t);
   return found;
