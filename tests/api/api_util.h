@@ -8,12 +8,14 @@
 #define TC_API_UTIL_H
 
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <tricolor.h>
@@ -85,6 +87,53 @@ static API_UNUSED int wait_child(pid_t pid, int *status, int timeout_ms) {
     }
     usleep(5000);
   }
+}
+
+/* main() with a watchdog: a test that deadlocks aborts with a message after
+ * `seconds` instead of hanging until ctest's timeout. */
+#define API_MAIN_WITH_WATCHDOG(name, seconds)                               \
+  static void api_on_alarm(int sig) {                                      \
+    static const char msg[] = name ": watchdog expired (deadlock?)\n";     \
+    (void)sig;                                                             \
+    if (write(2, msg, sizeof msg - 1) < 0) _exit(2);                       \
+    _exit(2);                                                              \
+  }                                                                        \
+  int main(int argc, char **argv) {                                        \
+    signal(SIGALRM, api_on_alarm);                                         \
+    alarm(seconds);                                                        \
+    return check_run_all(argc, argv);                                      \
+  }
+
+/* Reads everything from fd until EOF or timeout_ms; returns a malloc'd,
+ * NUL-terminated string (NULL when out of memory). */
+static API_UNUSED char *read_all(int fd, int timeout_ms) {
+  size_t cap = 4096, len = 0;
+  char *buf = malloc(cap);
+  if (!buf) return NULL;
+  struct timespec start;
+  clock_gettime(CLOCK_MONOTONIC, &start);
+  for (;;) {
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    long elapsed = (now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000;
+    if (elapsed > timeout_ms) break;
+    struct pollfd pfd = {.fd = fd, .events = POLLIN};
+    int r = poll(&pfd, 1, (int)(timeout_ms - elapsed));
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) break;
+    if (len + 1024 > cap) {
+      cap *= 2;
+      char *nb = realloc(buf, cap);
+      if (!nb) break;
+      buf = nb;
+    }
+    ssize_t n = read(fd, buf + len, cap - len - 1);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    len += (size_t)n;
+  }
+  buf[len] = 0;
+  return buf;
 }
 
 /* Output of the last run_child: "key value" lines on its stdout. */

@@ -953,32 +953,6 @@ TEST(finalizer_allocates_and_sets_finalizers) {
 
 /* ---- misuse ---------------------------------------------------------------- */
 
-static char *read_all(int fd, int timeout_ms) {
-  size_t cap = 4096, len = 0;
-  char *buf = malloc(cap);
-  if (!buf) return NULL;
-  long end = now_ms() + timeout_ms;
-  for (;;) {
-    long left = end - now_ms();
-    if (left <= 0) break;
-    struct pollfd pfd = {.fd = fd, .events = POLLIN};
-    int r = poll(&pfd, 1, (int)left);
-    if (r < 0 && errno == EINTR) continue;
-    if (r <= 0) break;
-    if (len + 1024 > cap) {
-      cap *= 2;
-      char *nb = realloc(buf, cap);
-      if (!nb) break;
-      buf = nb;
-    }
-    ssize_t n = read(fd, buf + len, cap - len - 1);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    len += (size_t)n;
-  }
-  buf[len] = 0;
-  return buf;
-}
 
 static void noop_fin(void *obj, void *data) { (void)obj, (void)data; }
 

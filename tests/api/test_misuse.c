@@ -31,37 +31,6 @@
 
 extern char **environ;
 
-/* Read everything from fd until EOF or timeout_ms; returns a malloc'd,
- * NUL-terminated string. */
-static char *read_all(int fd, int timeout_ms) {
-  size_t cap = 4096, len = 0;
-  char *buf = malloc(cap);
-  if (!buf) return NULL;
-  struct timespec start;
-  clock_gettime(CLOCK_MONOTONIC, &start);
-  for (;;) {
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    long elapsed = (now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000;
-    if (elapsed > timeout_ms) break;
-    struct pollfd pfd = {.fd = fd, .events = POLLIN};
-    int r = poll(&pfd, 1, (int)(timeout_ms - elapsed));
-    if (r < 0 && errno == EINTR) continue;
-    if (r <= 0) break;
-    if (len + 1024 > cap) {
-      cap *= 2;
-      char *nb = realloc(buf, cap);
-      if (!nb) break;
-      buf = nb;
-    }
-    ssize_t n = read(fd, buf + len, cap - len - 1);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    len += (size_t)n;
-  }
-  buf[len] = 0;
-  return buf;
-}
 
 static int count_lines(const char *s) {
   int n = 0;

@@ -490,15 +490,4 @@ TEST(concurrent_get_put_while_collecting) {
   CHECK_EQ(bad, 0);
 }
 
-static void on_alarm(int sig) {
-  static const char msg[] = "test_pool: watchdog expired (deadlock?)\n";
-  (void)sig;
-  if (write(2, msg, sizeof msg - 1) < 0) _exit(2);
-  _exit(2);
-}
-
-int main(int argc, char **argv) {
-  signal(SIGALRM, on_alarm);
-  alarm(120);
-  return check_run_all(argc, argv);
-}
+API_MAIN_WITH_WATCHDOG("test_pool", 120)

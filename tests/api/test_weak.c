@@ -670,15 +670,4 @@ TEST(get_races_with_drops_and_cycles) {
   for (int i = 0; i < NSTRONG; i++) atomic_store(&strong[i], NULL);
 }
 
-static void on_alarm(int sig) {
-  static const char msg[] = "test_weak: watchdog expired (deadlock?)\n";
-  (void)sig;
-  if (write(2, msg, sizeof msg - 1) < 0) _exit(2);
-  _exit(2);
-}
-
-int main(int argc, char **argv) {
-  signal(SIGALRM, on_alarm);
-  alarm(120);
-  return check_run_all(argc, argv);
-}
+API_MAIN_WITH_WATCHDOG("test_weak", 120)
