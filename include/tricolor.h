@@ -283,8 +283,9 @@ typedef enum gc_metric_kind {
 
 /* A histogram: counts[i] values fell in [buckets[i], buckets[i + 1]); the
  * first boundary may be -Inf and the last +Inf, as in Go. counts is a
- * gc_alloc_noscan'd array (freed by the collector once dropped); buckets
- * is static. */
+ * gc_alloc_noscan'd array, freed by the collector once dropped: like any
+ * heap pointer it stays alive only where the collector looks (stack,
+ * globals, gc memory), not in libc malloc'd memory. buckets is static. */
 typedef struct gc_float64_histogram {
   size_t ncounts;
   uint64_t *counts;

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -89,6 +90,13 @@ static API_UNUSED int wait_child(pid_t pid, int *status, int timeout_ms) {
   }
 }
 
+/* Monotonic milliseconds. */
+static API_UNUSED long now_ms(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
 /* main() with a watchdog: a test that deadlocks aborts with a message after
  * `seconds` instead of hanging until ctest's timeout. */
 #define API_MAIN_WITH_WATCHDOG(name, seconds)                               \
@@ -134,6 +142,38 @@ static API_UNUSED char *read_all(int fd, int timeout_ms) {
   }
   buf[len] = 0;
   return buf;
+}
+
+/* Forks; the child runs fn(ctx) with its stderr in a pipe (and no core
+ * file); if fn returns, the child says "child survived the misuse" and
+ * exits 0. Returns the child's stderr (malloc'd, NUL-terminated) and its
+ * wait status in *status; *died_abort is whether SIGABRT killed it. NULL
+ * when the child could not be run or read. */
+static API_UNUSED char *run_dying(void (*fn)(void *), void *ctx, int *status, int *died_abort) {
+  *status = 0;
+  *died_abort = 0;
+  int fds[2];
+  if (pipe(fds) != 0) return NULL;
+  fflush(NULL);
+  pid_t pid = fork();
+  if (pid < 0) return NULL;
+  if (pid == 0) {
+    struct rlimit no_core = {0, 0};
+    setrlimit(RLIMIT_CORE, &no_core);
+    close(fds[0]);
+    dup2(fds[1], 2);
+    close(fds[1]);
+    fn(ctx);
+    static const char msg[] = "child survived the misuse\n";
+    if (write(2, msg, sizeof msg - 1) < 0) _exit(3);
+    _exit(0);
+  }
+  close(fds[1]);
+  char *out = read_all(fds[0], 20000);
+  close(fds[0]);
+  int waited = wait_child(pid, status, 20000);
+  *died_abort = waited == 0 && WIFSIGNALED(*status) && WTERMSIG(*status) == SIGABRT;
+  return out;
 }
 
 /* Output of the last run_child: "key value" lines on its stdout. */

@@ -67,12 +67,6 @@ static atomic_long fin_seq;     /* global run order */
 static uintptr_t hide(const void *p) { return (uintptr_t)p ^ HIDEKEY; }
 static void *unhide(uintptr_t h) { return (void *)(h ^ HIDEKEY); }
 
-static long now_ms(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
-}
-
 /* ---- objects under test ----------------------------------------------------- */
 
 /* A finalizable object: a header, then a payload filled with a pattern that
@@ -958,32 +952,14 @@ static void noop_fin(void *obj, void *data) { (void)obj, (void)data; }
 
 /* Fork; the child calls gc_set_finalizer(ptr, ...) and must die of SIGABRT
  * after printing exactly one line "tricolor: gc_set_finalizer(<ptr>)...". */
+static void set_noop_finalizer(void *ptr) { gc_set_finalizer(ptr, noop_fin, NULL); }
+
 static void expect_set_finalizer_death(const char *what, void *ptr) {
   char want[96];
   snprintf(want, sizeof want, "tricolor: gc_set_finalizer(%p)", ptr);
-  int fds[2];
-  CHECK_OR_RETURN(pipe(fds) == 0);
-  fflush(NULL);
-  pid_t pid = fork();
-  CHECK_OR_RETURN(pid >= 0);
-  if (pid == 0) {
-    struct rlimit no_core = {0, 0};
-    setrlimit(RLIMIT_CORE, &no_core);
-    close(fds[0]);
-    dup2(fds[1], 2);
-    close(fds[1]);
-    gc_set_finalizer(ptr, noop_fin, NULL);
-    static const char msg[] = "child survived the misuse\n";
-    if (write(2, msg, sizeof msg - 1) < 0) _exit(3);
-    _exit(0);
-  }
-  close(fds[1]);
-  char *out = read_all(fds[0], 20000);
-  close(fds[0]);
-  int status = 0;
-  int waited = wait_child(pid, &status, 20000);
+  int status, died_abort;
+  char *out = run_dying(set_noop_finalizer, ptr, &status, &died_abort);
   CHECK_OR_RETURN(out != NULL);
-  int died_abort = waited == 0 && WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT;
   /* One line, starting with the call and the pointer, not followed by more
    * hex digits, and the line names the call. */
   int starts = strncmp(out, "tricolor: gc_set_finalizer(0x", 29) == 0;

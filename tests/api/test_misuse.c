@@ -49,31 +49,9 @@ static void expect_death(const char *what, misuse_fn fn, void *ctx, const char *
                          const void *ptr) {
   char want_ptr[64];
   snprintf(want_ptr, sizeof want_ptr, "%p", ptr);
-  int fds[2];
-  int prc = pipe(fds);
-  CHECK_OR_RETURN(prc == 0);
-  fflush(NULL);
-  pid_t pid = fork();
-  CHECK_OR_RETURN(pid >= 0);
-  if (pid == 0) {
-    struct rlimit no_core = {0, 0};
-    setrlimit(RLIMIT_CORE, &no_core);
-    close(fds[0]);
-    dup2(fds[1], 2);
-    close(fds[1]);
-    fn(ctx);
-    /* Survived the misuse: say so and exit normally (a failure). */
-    static const char msg[] = "child survived the misuse\n";
-    if (write(2, msg, sizeof msg - 1) < 0) _exit(3);
-    _exit(0);
-  }
-  close(fds[1]);
-  char *out = read_all(fds[0], 20000);
-  close(fds[0]);
-  int status = 0;
-  int waited = wait_child(pid, &status, 20000);
+  int status, died_abort;
+  char *out = run_dying(fn, ctx, &status, &died_abort);
   CHECK_OR_RETURN(out != NULL);
-  int died_abort = waited == 0 && WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT;
   const char *line = out;
   /* The line that names the pointer must also name the call. */
   const char *hit = strstr(out, want_ptr);

@@ -45,12 +45,6 @@
 
 static uintptr_t hide(const void *p) { return (uintptr_t)p ^ HIDEKEY; }
 
-static long now_ms(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
-}
-
 static uint32_t num_gc(void) {
   gc_memstats m;
   gc_read_memstats(&m);

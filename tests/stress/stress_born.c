@@ -75,17 +75,7 @@ static atomic_int g_stop;
 static atomic_long g_bad, g_ops, g_born, g_large_born, g_wraps, g_grows, g_detaches, g_drops;
 static gc_mode_t g_mode;
 
-static void bad(const char *fmt, ...) {
-  long n = atomic_fetch_add(&g_bad, 1);
-  if (n >= 40) return;
-  va_list ap;
-  va_start(ap, fmt);
-  fprintf(stderr, "stress_born: ");
-  vfprintf(stderr, fmt, ap);
-  fprintf(stderr, " (mode %d, num_gc %u)\n", (int)g_mode, st_num_gc());
-  va_end(ap);
-  if (n + 1 >= 40) atomic_store(&g_stop, 1);
-}
+ST_DEFINE_BAD("stress_born", g_bad, g_stop)
 
 static uint64_t *payload(const struct node *n) { return (uint64_t *)&n->kid[n->nk]; }
 
@@ -465,7 +455,7 @@ static void *worker(void *arg) {
 TEST(objects_born_during_marking_link_old_and_new) {
   g_mode = gc_get_mode();
   fprintf(stderr, "stress_born: mode %s\n",
-          g_mode == GC_MODE_CONCURRENT ? "concurrent" : g_mode == GC_MODE_BARRIER ? "barrier" : "stw");
+          st_mode_name(g_mode));
   /* A small heap runway: a cycle every ~1-2 MiB of allocation, and the
    * mutators spend much of their time beside a running mark. */
   int old_percent = gc_set_percent(25);

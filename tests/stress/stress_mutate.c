@@ -102,17 +102,7 @@ static atomic_int g_stop;
 static atomic_long g_bad, g_ops, g_moves, g_born, g_tablecopies;
 static gc_mode_t g_mode;
 
-static void bad(const char *fmt, ...) {
-  long n = atomic_fetch_add(&g_bad, 1);
-  if (n >= 40) return;
-  va_list ap;
-  va_start(ap, fmt);
-  fprintf(stderr, "stress_mutate: ");
-  vfprintf(stderr, fmt, ap);
-  fprintf(stderr, " (mode %d, num_gc %u)\n", (int)g_mode, st_num_gc());
-  va_end(ap);
-  if (n + 1 >= 40) atomic_store(&g_stop, 1);
-}
+ST_DEFINE_BAD("stress_mutate", g_bad, g_stop)
 
 static uint64_t words_of(uint64_t id) {
   uint64_t h = st_mix(id ^ 0x5157);
@@ -490,7 +480,7 @@ static ST_NOINLINE void ballast_verify(void) {
 TEST(pointers_move_between_heap_locals_and_globals_during_marks) {
   g_mode = gc_get_mode();
   fprintf(stderr, "stress_mutate: mode %s\n",
-          g_mode == GC_MODE_CONCURRENT ? "concurrent" : g_mode == GC_MODE_BARRIER ? "barrier" : "stw");
+          st_mode_name(g_mode));
   /* A small heap runway: a cycle every ~1-2 MiB of allocation, and the
    * mutators spend much of their time beside a running mark. */
   int old_percent = gc_set_percent(25);

@@ -96,17 +96,7 @@ static atomic_long g_bad, g_rounds, g_ptrs_read, g_recycled, g_large;
 static gc_mode_t g_mode;
 static char g_tmpl[64];
 
-static void bad(const char *fmt, ...) {
-  long n = atomic_fetch_add(&g_bad, 1);
-  if (n >= 40) return;
-  va_list ap;
-  va_start(ap, fmt);
-  fprintf(stderr, "stress_syscall: ");
-  vfprintf(stderr, fmt, ap);
-  fprintf(stderr, " (mode %d, num_gc %u)\n", (int)g_mode, st_num_gc());
-  va_end(ap);
-  if (n + 1 >= 40) atomic_store(&g_stop, 1);
-}
+ST_DEFINE_BAD("stress_syscall", g_bad, g_stop)
 
 static uint64_t words_of(uint64_t id) {
   uint64_t h = st_mix(id ^ 0x5ca11);
@@ -464,7 +454,7 @@ static struct tctx g_ctx[NTHREADS];
 TEST(pointers_written_into_the_heap_by_system_calls) {
   g_mode = gc_get_mode();
   fprintf(stderr, "stress_syscall: mode %s\n",
-          g_mode == GC_MODE_CONCURRENT ? "concurrent" : g_mode == GC_MODE_BARRIER ? "barrier" : "stw");
+          st_mode_name(g_mode));
   const char *tmp = getenv("TMPDIR");
   snprintf(g_tmpl, sizeof g_tmpl, "%.40s/stress_syscall.XXXXXX", tmp && *tmp ? tmp : "/tmp");
   /* A small heap runway: a cycle every ~1-2 MiB of allocation, and the

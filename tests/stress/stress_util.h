@@ -19,6 +19,7 @@
 #define TC_STRESS_UTIL_H
 
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -312,6 +313,30 @@ static ST_NOINLINE ST_UNUSED void st_stats(uint64_t *heap_alloc, uint64_t *heap_
   if (heap_sys) *heap_sys = m.heap_sys;
   if (heap_inuse) *heap_inuse = m.heap_inuse;
 }
+
+/* The marking mode's GCMODE name. */
+static inline ST_UNUSED const char *st_mode_name(gc_mode_t m) {
+  return m == GC_MODE_CONCURRENT ? "concurrent" : m == GC_MODE_BARRIER ? "barrier" : "stw";
+}
+
+/* Defines `static void bad(const char *fmt, ...)` for a stress test: a
+ * failed check is counted in COUNT (an atomic_long); the first
+ * ST_MAX_REPORTS are printed with the test's NAME, the marking mode and the
+ * cycle number, and then STOP (an atomic_int) is raised so the workers wind
+ * down instead of flooding the log. */
+#define ST_MAX_REPORTS 40
+#define ST_DEFINE_BAD(NAME, COUNT, STOP)                                              \
+  static void bad(const char *fmt, ...) {                                             \
+    long n_ = atomic_fetch_add(&(COUNT), 1);                                          \
+    if (n_ >= ST_MAX_REPORTS) return;                                                 \
+    va_list ap_;                                                                      \
+    va_start(ap_, fmt);                                                               \
+    fprintf(stderr, NAME ": ");                                                       \
+    vfprintf(stderr, fmt, ap_);                                                       \
+    va_end(ap_);                                                                      \
+    fprintf(stderr, " (mode %s, num_gc %u)\n", st_mode_name(gc_get_mode()), st_num_gc()); \
+    if (n_ + 1 >= ST_MAX_REPORTS) atomic_store(&(STOP), 1);                           \
+  }
 
 static inline double st_now(void) {
   struct timespec ts;
