@@ -3,8 +3,11 @@
  */
 #include "assist.h"
 
-#include <pthread.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "atomic.h"
 #include "cycle.h"
@@ -19,12 +22,15 @@
  * a wake-up was missed (the flush's check of `parked` is racy by design). */
 #define PARK_SLICE_NS 1000000
 
+/* Parked assists wait on a futex word, not a condition variable: markers
+ * wake them while mutators may be parked by the write throttle (throttle.h)
+ * anywhere, also inside a wait, and a pthread_cond_broadcast can block until
+ * such a waiter runs again. FUTEX_WAKE never blocks. */
 static struct {
   int64_t credit;         /* atomic; scan bytes (Go's bgScanCredit) */
   int parked;             /* atomic; threads waiting below */
-  pthread_mutex_t lock;
-  pthread_cond_t cond;
-} as = {0, 0, PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER};
+  uint32_t seq;           /* atomic; bumped by every wake-up */
+} as;
 
 void tc_assist_start_cycle(void) {
   for (tc_thread_t *t = tc_threads.list; t; t = t->next) t->assist_bytes = 0;
@@ -32,9 +38,8 @@ void tc_assist_start_cycle(void) {
 }
 
 static void wake(void) {
-  pthread_mutex_lock(&as.lock);
-  pthread_cond_broadcast(&as.cond);
-  pthread_mutex_unlock(&as.lock);
+  tc_atomic_add_acq_rel(&as.seq, 1);
+  syscall(SYS_futex, &as.seq, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
 }
 
 void tc_assist_flush_credit(uint64_t work) {
@@ -42,11 +47,7 @@ void tc_assist_flush_credit(uint64_t work) {
   if (tc_atomic_load_relaxed(&as.parked) > 0) wake();
 }
 
-void tc_assist_after_fork_child(void) {
-  pthread_mutex_init(&as.lock, NULL);
-  pthread_cond_init(&as.cond, NULL);
-  as.parked = 0;
-}
+void tc_assist_after_fork_child(void) { as.parked = 0; }
 
 void tc_assist_wake_all(void) {
   if (tc_atomic_load_relaxed(&as.parked) > 0) wake();
@@ -63,19 +64,14 @@ static uint64_t steal(uint64_t want) {
 }
 
 static void park_slice(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  ts.tv_nsec += PARK_SLICE_NS;
-  if (ts.tv_nsec >= 1000000000) {
-    ts.tv_sec++;
-    ts.tv_nsec -= 1000000000;
-  }
-  pthread_mutex_lock(&as.lock);
-  tc_atomic_add_relaxed(&as.parked, 1);
-  if (tc_gc_marking() && tc_atomic_load_relaxed(&as.credit) <= 0)
-    pthread_cond_timedwait(&as.cond, &as.lock, &ts);
+  struct timespec ts = {0, PARK_SLICE_NS};
+  tc_atomic_add_acq_rel(&as.parked, 1);
+  /* Read the word before the checks: a wake-up after them changes it, and
+   * the futex then returns at once. */
+  uint32_t seq = tc_atomic_load_acquire(&as.seq);
+  if (tc_gc_marking() && tc_atomic_load_acquire(&as.credit) <= 0)
+    syscall(SYS_futex, &as.seq, FUTEX_WAIT_PRIVATE, seq, &ts, NULL, 0);
   tc_atomic_sub_relaxed(&as.parked, 1);
-  pthread_mutex_unlock(&as.lock);
 }
 
 void tc_assist_alloc(tc_thread_t *t) {

@@ -34,6 +34,7 @@
 #include "stw.h"
 #include "sweep.h"
 #include "thread.h"
+#include "throttle.h"
 
 tc_gcstate_t tc_gc;
 
@@ -62,10 +63,27 @@ uint64_t tc_gc_goal(void) { return tc_atomic_load_relaxed(&tc_gc.goal); }
 
 /* ---- stopping the world -------------------------------------------------- */
 
-static uint64_t stop_world(void) {
+void tc_gc_lock_stoppers(void) {
   tc_mutex_lock(&world_lock);
   tc_sweep_pause();
   tc_mutex_lock(&tc_threads.lock);
+}
+
+void tc_gc_unlock_stoppers(void) {
+  tc_mutex_unlock(&tc_threads.lock);
+  tc_sweep_resume();
+  tc_mutex_unlock(&world_lock);
+}
+
+static uint64_t stop_world(void) {
+  /* Writers the throttle still holds parked (and its locks): stop the
+   * rest (throttle.h). */
+  if (tc_throttle_handover()) {
+    uint64_t t = tc_nanotime();
+    tc_stw_stop_rest();
+    return t;
+  }
+  tc_gc_lock_stoppers();
   uint64_t t = tc_nanotime();
   tc_stw_stop(NULL);
   return t;
@@ -73,14 +91,22 @@ static uint64_t stop_world(void) {
 
 static void start_world(void) {
   tc_stw_start(NULL);
-  tc_mutex_unlock(&tc_threads.lock);
-  tc_sweep_resume();
-  tc_mutex_unlock(&world_lock);
+  tc_throttle_clear();
+  tc_gc_unlock_stoppers();
 }
+
+/* Mutators waiting to stop the world; the write throttle leaves the world
+ * lock to them (it would otherwise take it again every few hundred
+ * microseconds and starve them). */
+static int stoppers_waiting;
+
+bool tc_gc_stopper_waiting(void) { return tc_atomic_load_relaxed(&stoppers_waiting) > 0; }
 
 void tc_gc_with_world_stopped(void (*fn)(void *), void *arg) {
   tc_thread_t *self = tc_thread_current();
+  tc_atomic_add_relaxed(&stoppers_waiting, 1);
   tc_mutex_lock(&world_lock);
+  tc_atomic_sub_relaxed(&stoppers_waiting, 1);
   tc_sweep_pause();
   tc_mutex_lock(&tc_threads.lock);
   tc_stw_stop(self);

@@ -95,4 +95,13 @@ void tc_gc_fork_prepare(void);
 void tc_gc_fork_parent(void);
 void tc_gc_fork_child(void);
 
+/* Takes (releases) the locks a stop of the world holds: the world lock, the
+ * sweep gate, tc_threads.lock. The write throttle (throttle.h) holds them
+ * while writers are parked, so no other stop and no registration overlaps
+ * a throttle stop. */
+void tc_gc_lock_stoppers(void);
+void tc_gc_unlock_stoppers(void);
+/* A mutator waits to stop the world (gc_read_memstats and the like). */
+bool tc_gc_stopper_waiting(void);
+
 #endif

@@ -25,10 +25,14 @@
 #include "roots.h"
 #include "special.h"
 #include "thread.h"
+#include "throttle.h"
 
 /* Other markers are offered work, and a fractional worker checks its
  * budget, every this many scanned entries. */
 #define BALANCE_INTERVAL 64
+
+/* The coordinator runs the write throttle's clock every this many entries. */
+#define THROTTLE_INTERVAL 8
 
 /* A fractional worker over its budget sleeps at most this long at a time. */
 #define FRACTION_SLEEP_MAX_NS 2000000
@@ -137,7 +141,9 @@ static void publish_work(tc_gcwork_t *w, uint64_t *published) {
   tc_assist_flush_credit(d);
 }
 
-static void drain(tc_gcwork_t *w, duty_t *duty) {
+/* The coordinator's drain (coord) also runs the write throttle's windows;
+ * while writers are parked it marks in their CPU time, off its duty. */
+static void drain(tc_gcwork_t *w, duty_t *duty, bool coord) {
   fifo_t f = {.head = 0, .count = 0};
   unsigned n = 0;
   uint64_t published = w->scan_bytes;
@@ -169,11 +175,23 @@ static void drain(tc_gcwork_t *w, duty_t *duty) {
       scan_range(w, e.addr, e.addr + e.len);
     }
     if (w->scan_bytes - published >= TC_CREDIT_SLACK) publish_work(w, &published);
-    if (++n % BALANCE_INTERVAL == 0) {
+    ++n;
+    /* Throttle windows are 0.1-1 ms: look at the clock more often. */
+    bool parked = false;
+    if (coord && n % THROTTLE_INTERVAL == 0 && tc_throttle_on()) {
+      parked = tc_throttle_tick();
+      if (parked && duty) {
+        uint64_t now = tc_nanotime();
+        tc_throttle_charge(now - slice_start);
+        slice_start = now;
+      }
+    }
+    if (n % BALANCE_INTERVAL == 0) {
       if (tc_gcwork_others_waiting()) tc_gcwork_balance(w);
-      if (duty) duty_pause(w, &f, duty, &slice_start);
+      if (duty && !parked) duty_pause(w, &f, duty, &slice_start);
     }
   }
+  if (coord) tc_throttle_release();
   publish_work(w, &published);
 }
 
@@ -188,7 +206,7 @@ static void *helper_main(void *arg) {
     uint64_t t0 = tc_nanotime();
     tc_gcwork_t w;
     tc_gcwork_init(&w);
-    drain(&w, NULL);
+    drain(&w, NULL, false);
     tc_gcwork_dispose(&w);
     tc_atomic_add_relaxed(&mk.bytes_marked, w.bytes_marked);
     tc_atomic_add_relaxed(&mk.scan_bytes, w.scan_bytes);
@@ -220,7 +238,7 @@ static void run_phase(tc_gcwork_t *w, int nhelp, duty_t *duty, bool concurrent) 
   tc_gcwork_flush(w);
   tc_gcwork_begin_phase(1 + nhelp);
   for (int i = 0; i < nhelp; i++) sem_post(&mk.start);
-  drain(w, duty);
+  drain(w, duty, concurrent);
   for (int i = 0; i < nhelp; i++)
     while (sem_wait(&mk.done) != 0) {}
 }
@@ -469,7 +487,9 @@ void tc_mark_concurrent(tc_mark_result_t *out) {
   tc_gcwork_t w;
   tc_gcwork_init(&w);
   uint64_t t0 = tc_nanotime();
+  tc_throttle_reset();
   run_phase(&w, nhelp, dp, true);
+  uint64_t last = UINT64_MAX;
   for (uint32_t round = 0; round < TC_MAX_MARK_ROUNDS; round++) {
     if (pages) {
       uint64_t n = tc_dirty_collect(tc_arenas.lo, heap_hi(), rescan_written, &w);
@@ -479,11 +499,27 @@ void tc_mark_concurrent(tc_mark_result_t *out) {
        * is left to mark termination, which also sees the few pages written
        * between now and the stop. */
       if (n <= TC_FINAL_DIRTY_PAGES) break;
+      /* A round that did not shrink by a quarter: the program writes pages
+       * about as fast as they are re-scanned. Slow the writers down. */
+      if (last != UINT64_MAX && n * 4 > last * 3) tc_throttle_tighten();
+      last = n;
     } else if (!tc_gcwork_pending()) {
       break;
     }
     out->rounds = round + 1;
     run_phase(&w, nhelp, dp, true);
+  }
+  /* Throttled: the writers stay parked from here through termination, so
+   * what is written after this last collection is the others' few pages. */
+  if (pages && tc_throttle_hold()) {
+    for (int i = 0; i < TC_FINAL_STRETCH_ROUNDS; i++) {
+      uint64_t n = tc_dirty_collect(tc_arenas.lo, heap_hi(), rescan_written, &w);
+      out->dirty_pages += n;
+      tc_gcwork_flush(&w);
+      run_phase(&w, nhelp, dp, true);
+      if (n <= TC_FINAL_DIRTY_PAGES) break;
+      tc_throttle_hold_more(); /* another thread wrote much meanwhile */
+    }
   }
   collect_counters(&w, out);
   tc_gcwork_dispose(&w);
@@ -492,6 +528,14 @@ void tc_mark_concurrent(tc_mark_result_t *out) {
   uint64_t helpers_ns = tc_atomic_exchange_acq_rel(&mk.helper_ns, 0);
   out->mark_cpu_ns = coord_ns + helpers_ns;
   out->assist_ns = tc_atomic_exchange_acq_rel(&mk.assist_ns, 0);
+  tc_throttle_stats_t ts;
+  tc_throttle_stats(&ts);
+  out->throttle_stops = ts.stops;
+  out->throttle_thread_ns = ts.thread_ns;
+  out->throttle_held = ts.held;
+  /* Marking in the writers' CPU time is on their behalf: assist time. */
+  out->assist_ns += ts.charged_ns;
+  if (!dp) out->mark_cpu_ns -= ts.charged_ns < out->mark_cpu_ns ? ts.charged_ns : out->mark_cpu_ns;
   /* Helpers share the helper time evenly; the idle ones are the last. */
   if (nhelp > 0 && out->idle_workers > 0)
     out->idle_ns = helpers_ns / (uint64_t)nhelp * out->idle_workers;

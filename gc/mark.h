@@ -27,7 +27,9 @@
  *     marked slots on them (only the written part of each); barrier mode
  *     picks up what write barriers flushed. Rounds stop when a round leaves
  *     at most TC_FINAL_DIRTY_PAGES written pages (or after
- *     TC_MAX_MARK_ROUNDS rounds).
+ *     TC_MAX_MARK_ROUNDS rounds). Rounds that stop shrinking turn on the
+ *     write throttle (throttle.h), which parks the threads that dirty pages
+ *     in 1 ms windows and, at the end, through mark termination.
  *   tc_mark_terminate (world stopped; mark termination): the last written
  *     pages (concurrent) or every thread's barrier buffer (barrier), all
  *     stacks, registers, TLS and global roots are scanned again, and the
@@ -51,6 +53,8 @@
  * pages for mark termination (1 MiB). */
 #define TC_FINAL_DIRTY_PAGES 256
 #define TC_MAX_MARK_ROUNDS 16
+/* Collections in a throttled mark's final stretch (throttle.h). */
+#define TC_FINAL_STRETCH_ROUNDS 4
 
 typedef struct tc_mark_result {
   uint64_t bytes_marked;
@@ -65,6 +69,9 @@ typedef struct tc_mark_result {
   uint64_t mark_cpu_ns;        /* concurrent mark worker time */
   uint64_t assist_ns;          /* mutators' mark assist time */
   uint64_t idle_ns;            /* idle workers' part of mark_cpu_ns */
+  uint64_t throttle_stops;     /* write throttle stop windows (throttle.h) */
+  uint64_t throttle_thread_ns; /* threads' time parked by the throttle */
+  bool throttle_held;          /* writers parked through termination */
 } tc_mark_result_t;
 
 /* Starts the helper threads if needed. World running, cycle lock held. */

@@ -135,10 +135,23 @@ static bool signal_thread(tc_thread_t *t, int sig) {
            "without unregistering", (int)t->tid, err);
 }
 
-void tc_stw_stop(tc_thread_t *self) {
+/* Signals every selected thread and waits until each has parked, signalling
+ * again those that declined (they were in the fast path). */
+enum { SEL_ALL, SEL_THROTTLED, SEL_THROTTLED_RUNNING, SEL_REST };
+
+static bool selected(const tc_thread_t *t, const tc_thread_t *self, int sel) {
+  if (t == self) return false;
+  if (sel == SEL_ALL) return true;
+  if (sel == SEL_REST) return !t->throttled;
+  if (sel == SEL_THROTTLED) return t->throttled;
+  /* Throttled ones not parked yet (the final stretch adds writers). */
+  return t->throttled && tc_atomic_load_acquire(&t->stop_state) == TC_STOP_RUNNING;
+}
+
+static void stop_selected(tc_thread_t *self, int sel) {
   unsigned sent = 0, acked = 0;
   for (tc_thread_t *t = tc_threads.list; t; t = t->next) {
-    if (t == self) continue;
+    if (!selected(t, self, sel)) continue;
     tc_atomic_store_release(&t->stop_state, TC_STOP_PENDING);
     if (signal_thread(t, tc_options.sig_suspend)) sent++;
   }
@@ -154,22 +167,40 @@ void tc_stw_stop(tc_thread_t *self) {
   }
   if (TC_DEBUG >= 1) {
     for (tc_thread_t *t = tc_threads.list; t; t = t->next)
-      if (t != self && tc_atomic_load_acquire(&t->stop_state) != TC_STOP_PARKED)
+      if (t != self && (sel == SEL_ALL || sel == SEL_REST || t->throttled) &&
+          tc_atomic_load_acquire(&t->stop_state) != TC_STOP_PARKED)
         tc_throw("thread %d did not stop", (int)t->tid);
   }
   tc_atomic_fence_seq_cst();
+}
+
+static void start_selected(tc_thread_t *self, int sel) {
+  tc_atomic_add_acq_rel(&stw.epoch, 1);
+  for (tc_thread_t *t = tc_threads.list; t; t = t->next) {
+    if (!selected(t, self, sel)) continue;
+    tc_atomic_store_release(&t->stop_state, TC_STOP_RUNNING);
+    signal_thread(t, tc_options.sig_restart);
+  }
+}
+
+void tc_stw_stop(tc_thread_t *self) {
+  stop_selected(self, SEL_ALL);
   stw.stopped = true;
 }
 
 void tc_stw_start(tc_thread_t *self) {
   stw.stopped = false;
   tc_atomic_fence_seq_cst();
-  tc_atomic_add_acq_rel(&stw.epoch, 1);
-  for (tc_thread_t *t = tc_threads.list; t; t = t->next) {
-    if (t == self) continue;
-    tc_atomic_store_release(&t->stop_state, TC_STOP_RUNNING);
-    signal_thread(t, tc_options.sig_restart);
-  }
+  start_selected(self, SEL_ALL);
+}
+
+void tc_stw_stop_throttled(void) { stop_selected(NULL, SEL_THROTTLED_RUNNING); }
+
+void tc_stw_start_throttled(void) { start_selected(NULL, SEL_THROTTLED); }
+
+void tc_stw_stop_rest(void) {
+  stop_selected(NULL, SEL_REST);
+  stw.stopped = true;
 }
 
 bool tc_stw_world_stopped(void) { return stw.stopped; }

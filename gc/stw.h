@@ -36,6 +36,15 @@ void tc_stw_init(void);
 /* Caller holds tc_threads.lock and is a registered thread (or none). */
 void tc_stw_stop(struct tc_thread *self);
 void tc_stw_start(struct tc_thread *self);
+/* Stop and restart only the threads whose `throttled` flag is set (the
+ * write throttle, throttle.h); the rest of the world runs on. Same
+ * handshake and guarantees as tc_stw_stop; caller holds the world lock and
+ * tc_threads.lock across both calls. */
+void tc_stw_stop_throttled(void);
+void tc_stw_start_throttled(void);
+/* With the throttled threads parked: stop the others; the world is then
+ * stopped, and tc_stw_start restarts everyone. */
+void tc_stw_stop_rest(void);
 /* Park the calling thread until the world restarts (handler and deferred
  * stops). */
 void tc_stw_park(struct tc_thread *t);

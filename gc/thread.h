@@ -47,6 +47,11 @@ typedef struct tc_thread {
   int stop_state;              /* TC_STOP_*; atomic */
   volatile int nostop;         /* no-stop nesting depth; own thread + its handler */
   volatile int stop_deferred;  /* a stop arrived inside a no-stop region */
+  /* Write throttle (throttle.c, coordinator only, under tc_threads.lock):
+   * page faults counted when last sampled, and whether the thread is one
+   * of the writers parked by the current throttle stop. */
+  uint64_t faults_seen;
+  bool throttled;
   struct tc_thread *next, *prev; /* protected by tc_threads.lock */
   /* A slot this thread allocated and is still zeroing, or 0: the
    * allocation slow paths and the fast path's memset run where a stop may

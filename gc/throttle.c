@@ -1,0 +1,191 @@
+/*
+ * throttle.c - the write throttle of GCMODE=concurrent (throttle.h).
+ */
+#include "throttle.h"
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "atomic.h"
+#include "cycle.h"
+#include "os.h"
+#include "stw.h"
+#include "thread.h"
+
+static struct {
+  bool on;
+  bool parked;          /* writers parked now; the stoppers' locks held */
+  bool hold;            /* final stretch: parked until mark termination */
+  bool handed;          /* parked writers handed over to mark termination */
+  bool baseline;        /* faults_seen holds a sample from this mark */
+  uint32_t nparked;
+  uint64_t since;       /* start of the current window */
+  uint64_t run_ns;
+  tc_throttle_stats_t st;
+  uint64_t total_stops; /* atomic */
+  uint64_t total_held;  /* atomic */
+} th;
+
+void tc_throttle_reset(void) {
+  th.on = false;
+  th.hold = false;
+  th.baseline = false;
+  th.run_ns = TC_THROTTLE_STOP_NS;
+  memset(&th.st, 0, sizeof th.st);
+}
+
+bool tc_throttle_on(void) { return th.on; }
+
+void tc_throttle_tighten(void) {
+  if (!th.on) {
+    th.on = true;
+    th.run_ns = TC_THROTTLE_STOP_NS;
+    th.since = tc_nanotime();
+  } else if (th.run_ns / 2 >= TC_THROTTLE_MIN_RUN_NS) {
+    th.run_ns /= 2;
+  } else {
+    th.run_ns = TC_THROTTLE_MIN_RUN_NS;
+  }
+  th.st.run_ns = th.run_ns;
+}
+
+/* The thread's minor page faults so far, from /proc/self/task/TID/stat
+ * (field 10), or UINT64_MAX if it cannot be read. World running. */
+static uint64_t thread_faults(pid_t tid) {
+  char path[64], buf[512];
+  snprintf(path, sizeof path, "/proc/self/task/%d/stat", (int)tid);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return UINT64_MAX;
+  ssize_t n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (n <= 0) return UINT64_MAX;
+  buf[n] = 0;
+  /* The command name may hold spaces and parentheses: fields start after
+   * the last ')'. Then: state ppid pgrp session tty_nr tpgid flags minflt. */
+  char *p = strrchr(buf, ')');
+  if (p == NULL) return UINT64_MAX;
+  p++;
+  for (int field = 0; field < 8; field++) {
+    while (*p == ' ') p++;
+    if (*p == 0) return UINT64_MAX;
+    if (field == 7) return strtoull(p, NULL, 10);
+    while (*p && *p != ' ') p++;
+  }
+  return UINT64_MAX;
+}
+
+/* Samples every registered thread; with judge, flags as writers those that
+ * faulted TC_THROTTLE_MIN_FAULTS times since the last sample (and, with
+ * keep, the last window's writers too); without judge the flags stay.
+ * tc_threads.lock held. Returns how many are flagged. */
+static uint32_t sample(bool judge, bool keep) {
+  uint32_t n = 0;
+  for (tc_thread_t *t = tc_threads.list; t; t = t->next) {
+    uint64_t f = thread_faults(t->tid);
+    if (judge)
+      t->throttled = (keep && t->throttled) ||
+                     (f != UINT64_MAX && t->faults_seen != UINT64_MAX &&
+                      f >= t->faults_seen + TC_THROTTLE_MIN_FAULTS);
+    t->faults_seen = f;
+    n += t->throttled;
+  }
+  return n;
+}
+
+/* Takes the stoppers' locks and parks the flagged writers; false (locks
+ * released) if none is flagged. */
+static bool park_writers(bool judge, bool keep) {
+  tc_gc_lock_stoppers();
+  uint32_t n = sample(judge, keep);
+  th.baseline = true;
+  if (n == 0) {
+    tc_gc_unlock_stoppers();
+    th.since = tc_nanotime();
+    return false;
+  }
+  tc_stw_stop_throttled();
+  th.parked = true;
+  th.nparked = n;
+  th.st.stops++;
+  tc_atomic_add_relaxed(&th.total_stops, 1);
+  th.since = tc_nanotime();
+  return true;
+}
+
+static void account_parked(uint64_t now) {
+  th.st.thread_ns += (now - th.since) * th.nparked;
+  th.parked = false;
+  th.nparked = 0;
+}
+
+void tc_throttle_release(void) {
+  if (!th.parked || th.hold) return;
+  tc_stw_start_throttled();
+  uint64_t now = tc_nanotime();
+  account_parked(now);
+  tc_gc_unlock_stoppers();
+  /* The faults counted from here on are the next run window's. */
+  th.baseline = false;
+  th.since = now;
+}
+
+bool tc_throttle_tick(void) {
+  if (!th.on) return false;
+  if (th.parked) {
+    if (!th.hold && tc_nanotime() - th.since >= TC_THROTTLE_STOP_NS) tc_throttle_release();
+    return th.parked;
+  }
+  if (th.baseline && tc_nanotime() - th.since < th.run_ns) return false;
+  /* A mutator waiting to stop the world goes first. */
+  if (tc_gc_stopper_waiting()) return false;
+  return park_writers(th.baseline, false);
+}
+
+bool tc_throttle_hold(void) {
+  if (!th.on) return false;
+  if (!th.parked && !park_writers(true, true)) return false;
+  th.hold = true;
+  th.st.held = true;
+  tc_atomic_add_relaxed(&th.total_held, 1);
+  return true;
+}
+
+void tc_throttle_hold_more(void) {
+  if (!th.hold) return;
+  uint32_t before = th.nparked;
+  uint32_t n = sample(true, true);
+  if (n > before) {
+    tc_stw_stop_throttled();
+    uint64_t now = tc_nanotime();
+    /* Count the time so far at the old number, the rest at the new one. */
+    th.st.thread_ns += (now - th.since) * before;
+    th.since = now;
+    th.nparked = n;
+  }
+}
+
+bool tc_throttle_handover(void) {
+  if (!th.parked) return false;
+  th.handed = true;
+  return true;
+}
+
+void tc_throttle_clear(void) {
+  if (!th.handed) return;
+  account_parked(tc_nanotime());
+  for (tc_thread_t *t = tc_threads.list; t; t = t->next) t->throttled = false;
+  th.handed = false;
+  th.hold = false;
+  th.on = false;
+}
+
+void tc_throttle_charge(uint64_t ns) { th.st.charged_ns += ns; }
+
+void tc_throttle_stats(tc_throttle_stats_t *out) { *out = th.st; }
+
+uint64_t tc_throttle_total_stops(void) { return tc_atomic_load_relaxed(&th.total_stops); }
+
+uint64_t tc_throttle_total_held(void) { return tc_atomic_load_relaxed(&th.total_held); }
