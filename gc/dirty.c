@@ -73,22 +73,23 @@ static bool do_register(int fd, uintptr_t lo, uintptr_t len) {
 }
 
 /* One PAGEMAP_SCAN call over [lo, hi) for written pages, re-protecting what
- * it reports. Returns the region count (or -1) and the walk end. */
-static long scan_once(uintptr_t lo, uintptr_t hi, uintptr_t *walk_end) {
+ * it reports into vec. Returns the region count (or -1) and the walk end. */
+static long scan_once(uintptr_t lo, uintptr_t hi, struct tc_page_region *vec, size_t n,
+                      uintptr_t *walk_end) {
   struct tc_pm_scan_arg a = {0};
   a.size = sizeof a;
   a.flags = TC_PM_SCAN_WP_MATCHING | TC_PM_SCAN_CHECK_WPASYNC;
   a.start = lo;
   a.end = hi;
-  a.vec = (uint64_t)(uintptr_t)dt.vec;
-  a.vec_len = VEC_LEN;
+  a.vec = (uint64_t)(uintptr_t)vec;
+  a.vec_len = n;
   a.category_mask = TC_PAGE_IS_WRITTEN;
   a.return_mask = TC_PAGE_IS_WRITTEN;
-  long n;
-  do n = ioctl(dt.pagemap, TC_PAGEMAP_SCAN, &a);
-  while (n < 0 && errno == EINTR);
+  long r;
+  do r = ioctl(dt.pagemap, TC_PAGEMAP_SCAN, &a);
+  while (r < 0 && errno == EINTR);
   *walk_end = (uintptr_t)a.walk_end;
-  return n;
+  return r;
 }
 
 bool tc_dirty_init(const char **why) {
@@ -112,10 +113,10 @@ bool tc_dirty_init(const char **why) {
   uintptr_t end;
   if (ok) {
     p[KPAGE] = 1;
-    long n = scan_once((uintptr_t)p, (uintptr_t)p + 2 * KPAGE, &end);
+    long n = scan_once((uintptr_t)p, (uintptr_t)p + 2 * KPAGE, dt.vec, VEC_LEN, &end);
     ok = n == 1 && dt.vec[0].start == (uintptr_t)p + KPAGE &&
          dt.vec[0].end == (uintptr_t)p + 2 * KPAGE;
-    if (ok) ok = scan_once((uintptr_t)p, (uintptr_t)p + 2 * KPAGE, &end) == 0;
+    if (ok) ok = scan_once((uintptr_t)p, (uintptr_t)p + 2 * KPAGE, dt.vec, VEC_LEN, &end) == 0;
     if (!ok) *why = "PAGEMAP_SCAN does not report written pages";
   } else {
     *why = "cannot register memory for write-protect";
@@ -146,22 +147,33 @@ void tc_dirty_protect(uintptr_t lo, uintptr_t len) {
              (unsigned long)len, errno);
 }
 
-uint64_t tc_dirty_collect(uintptr_t lo, uintptr_t hi,
-                          void (*fn)(uintptr_t, uintptr_t, void *), void *ctx) {
+static uint64_t collect(uintptr_t lo, uintptr_t hi, struct tc_page_region *vec,
+                        void (*fn)(uintptr_t, uintptr_t, void *), void *ctx) {
   uint64_t pages = 0;
   while (lo < hi) {
     uintptr_t end;
-    long n = scan_once(lo, hi, &end);
+    long n = scan_once(lo, hi, vec, VEC_LEN, &end);
     if (n < 0) tc_throw("PAGEMAP_SCAN failed (errno %d)", errno);
     for (long i = 0; i < n; i++) {
-      pages += (dt.vec[i].end - dt.vec[i].start) / KPAGE;
-      if (fn) fn((uintptr_t)dt.vec[i].start, (uintptr_t)dt.vec[i].end, ctx);
+      pages += (vec[i].end - vec[i].start) / KPAGE;
+      if (fn) fn((uintptr_t)vec[i].start, (uintptr_t)vec[i].end, ctx);
     }
     /* The walk stops early only when the vector is full. */
     if (end <= lo) break;
     lo = end;
   }
   return pages;
+}
+
+uint64_t tc_dirty_collect(uintptr_t lo, uintptr_t hi,
+                          void (*fn)(uintptr_t, uintptr_t, void *), void *ctx) {
+  return collect(lo, hi, dt.vec, fn, ctx);
+}
+
+uint64_t tc_dirty_collect_part(uintptr_t lo, uintptr_t hi,
+                               void (*fn)(uintptr_t, uintptr_t, void *), void *ctx) {
+  struct tc_page_region vec[VEC_LEN]; /* 12 KiB of the caller's stack */
+  return collect(lo, hi, vec, fn, ctx);
 }
 
 void tc_dirty_reset(uintptr_t lo, uintptr_t hi) {

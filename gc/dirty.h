@@ -27,8 +27,10 @@
  * Invariant: between tc_dirty_reset and the last tc_dirty_collect of a
  * mark, every write to the heap is in exactly one report or still pending.
  * Uses only system calls and static buffers: tc_dirty_collect is called
- * with the world stopped. The scan is not reentrant: one caller at a time
- * (the cycle's coordinator).
+ * with the world stopped. tc_dirty_collect is not reentrant (one caller at
+ * a time: the cycle's coordinator); tc_dirty_collect_part, on disjoint
+ * ranges with a buffer on the caller's stack, may run on several threads at
+ * once (mark termination splits the heap among its markers).
  */
 #ifndef TC_DIRTY_H
 #define TC_DIRTY_H
@@ -55,6 +57,9 @@ void tc_dirty_release(uintptr_t lo, uintptr_t hi);
  * the last scan, re-protecting them; returns the number of 4 KiB pages. */
 uint64_t tc_dirty_collect(uintptr_t lo, uintptr_t hi,
                           void (*fn)(uintptr_t start, uintptr_t end, void *ctx), void *ctx);
+uint64_t tc_dirty_collect_part(uintptr_t lo, uintptr_t hi,
+                               void (*fn)(uintptr_t start, uintptr_t end, void *ctx),
+                               void *ctx);
 
 /* fork(): the child's mappings lost the registration; redo it for
  * [lo, lo + len). */

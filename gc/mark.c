@@ -57,6 +57,11 @@ static struct {
   uint64_t work_done;        /* atomic; scan bytes of this mark, published as it goes */
   uint64_t rescan_bytes;     /* atomic; bytes of written pages queued for a re-scan */
   bool concurrent_phase;     /* helpers record their time */
+  /* Mark termination's collection of written pages, split among the
+   * markers: parts of [scan_lo, scan_hi), taken with scan_next. */
+  uintptr_t scan_lo, scan_hi, scan_part;
+  uint32_t scan_parts, scan_next; /* scan_next atomic */
+  uint64_t scan_pages;            /* atomic */
 } mk;
 
 TC_INLINE void grey(tc_gcwork_t *w, uintptr_t addr) {
@@ -141,9 +146,25 @@ static void publish_work(tc_gcwork_t *w, uint64_t *published) {
   tc_assist_flush_credit(d);
 }
 
+static void rescan_written(uintptr_t start, uintptr_t end, void *ctx);
+
+/* Mark termination: collect written pages from the parts of the heap not
+ * yet taken, queueing their re-scans into w. */
+static void collect_parts(tc_gcwork_t *w) {
+  for (;;) {
+    uint32_t i = tc_atomic_fetch_add_relaxed(&mk.scan_next, 1);
+    if (i >= mk.scan_parts) return;
+    uintptr_t lo = mk.scan_lo + (uintptr_t)i * mk.scan_part;
+    uintptr_t hi = lo + mk.scan_part < mk.scan_hi ? lo + mk.scan_part : mk.scan_hi;
+    uint64_t n = tc_dirty_collect_part(lo, hi, rescan_written, w);
+    tc_atomic_add_relaxed(&mk.scan_pages, n);
+  }
+}
+
 /* The coordinator's drain (coord) also runs the write throttle's windows;
  * while writers are parked it marks in their CPU time, off its duty. */
 static void drain(tc_gcwork_t *w, duty_t *duty, bool coord) {
+  if (mk.scan_parts) collect_parts(w);
   fifo_t f = {.head = 0, .count = 0};
   unsigned n = 0;
   uint64_t published = w->scan_bytes;
@@ -556,15 +577,32 @@ void tc_mark_terminate(tc_mark_result_t *out) {
   tc_gcwork_t w;
   tc_gcwork_init(&w);
   uint64_t scanned_before = out->heap_scan_bytes;
-  if (tc_gc.mode == TC_MODE_CONCURRENT)
-    out->final_dirty_pages = tc_dirty_collect(tc_arenas.lo, heap_hi(), rescan_written, &w);
-  else
+  if (tc_gc.mode == TC_MODE_CONCURRENT) {
+    /* The last collection walks the page tables of the whole heap (~0.4 ms
+     * per GiB): every marker takes parts of it, in the same phase as the
+     * drain. */
+    mk.scan_lo = tc_arenas.lo;
+    mk.scan_hi = heap_hi();
+    uintptr_t len = mk.scan_hi - mk.scan_lo;
+    uintptr_t parts = len / TC_FINAL_SCAN_PART + 1;
+    uintptr_t most = 4 * (uintptr_t)(1 + mk.nhelpers);
+    if (parts > most) parts = most;
+    mk.scan_part = tc_align_up(len / parts + 1, TC_PAGE_SIZE);
+    mk.scan_parts = (uint32_t)parts;
+    mk.scan_next = 0;
+    mk.scan_pages = 0;
+  } else {
     drain_barrier_buffers(&w);
+  }
   tc_mark_result_t roots = {0};
   queue_all_roots(&w, &roots);
   out->stack_bytes = roots.stack_bytes;
   mk.concurrent_phase = false;
   run_phase(&w, mk.nhelpers, NULL, false);
+  if (mk.scan_parts) {
+    out->final_dirty_pages = mk.scan_pages;
+    mk.scan_parts = 0;
+  }
   if (tc_options.checkmark) tc_checkmark_run();
   collect_counters(&w, out);
   tc_gcwork_dispose(&w);

@@ -55,6 +55,9 @@
 #define TC_MAX_MARK_ROUNDS 16
 /* Collections in a throttled mark's final stretch (throttle.h). */
 #define TC_FINAL_STRETCH_ROUNDS 4
+/* Mark termination splits the heap into parts of at least this size for
+ * its parallel collection of written pages. */
+#define TC_FINAL_SCAN_PART ((uintptr_t)64 << 20)
 
 typedef struct tc_mark_result {
   uint64_t bytes_marked;
