@@ -42,6 +42,7 @@ bool tc_throttle_on(void) { return th.on; }
 void tc_throttle_tighten(void) {
   if (!th.on) {
     th.on = true;
+    th.baseline = false;
     th.run_ns = TC_THROTTLE_STOP_NS;
     th.since = tc_nanotime();
   } else if (th.run_ns / 2 >= TC_THROTTLE_MIN_RUN_NS) {
@@ -77,18 +78,24 @@ static uint64_t thread_faults(pid_t tid) {
   return UINT64_MAX;
 }
 
-/* Samples every registered thread; with judge, flags as writers those that
- * faulted TC_THROTTLE_MIN_FAULTS times since the last sample (and, with
- * keep, the last window's writers too); without judge the flags stay.
- * tc_threads.lock held. Returns how many are flagged. */
-static uint32_t sample(bool judge, bool keep) {
+/* How a sample sets the writer flags. */
+enum {
+  FLAGS_KEEP,    /* after a stop window (or the last mark's): the same writers */
+  FLAGS_JUDGE,   /* writers = faulted TC_THROTTLE_MIN_FAULTS times since */
+  FLAGS_ADD,     /* final stretch: those too, the parked ones stay (with no
+                    sample yet in this mark, since the last mark's) */
+};
+
+/* Samples every registered thread's fault count and sets its writer flag
+ * as `how` says. tc_threads.lock held. Returns how many are flagged. */
+static uint32_t sample(int how) {
   uint32_t n = 0;
   for (tc_thread_t *t = tc_threads.list; t; t = t->next) {
     uint64_t f = thread_faults(t->tid);
-    if (judge)
-      t->throttled = (keep && t->throttled) ||
-                     (f != UINT64_MAX && t->faults_seen != UINT64_MAX &&
-                      f >= t->faults_seen + TC_THROTTLE_MIN_FAULTS);
+    bool wrote = f != UINT64_MAX && t->faults_seen != UINT64_MAX &&
+                 f >= t->faults_seen + TC_THROTTLE_MIN_FAULTS;
+    if (how == FLAGS_JUDGE) t->throttled = wrote;
+    else if (how == FLAGS_ADD) t->throttled = t->throttled || wrote;
     t->faults_seen = f;
     n += t->throttled;
   }
@@ -97,9 +104,9 @@ static uint32_t sample(bool judge, bool keep) {
 
 /* Takes the stoppers' locks and parks the flagged writers; false (locks
  * released) if none is flagged. */
-static bool park_writers(bool judge, bool keep) {
+static bool park_writers(int how) {
   tc_gc_lock_stoppers();
-  uint32_t n = sample(judge, keep);
+  uint32_t n = sample(how);
   th.baseline = true;
   if (n == 0) {
     tc_gc_unlock_stoppers();
@@ -141,12 +148,15 @@ bool tc_throttle_tick(void) {
   if (th.baseline && tc_nanotime() - th.since < th.run_ns) return false;
   /* A mutator waiting to stop the world goes first. */
   if (tc_gc_stopper_waiting()) return false;
-  return park_writers(th.baseline, false);
+  /* Right after a stop window the same writers are parked again; at a
+   * mark's first window (no writer flagged yet) this only takes the
+   * baseline. */
+  return park_writers(th.baseline ? FLAGS_JUDGE : FLAGS_KEEP);
 }
 
 bool tc_throttle_hold(void) {
   if (!th.on) return false;
-  if (!th.parked && !park_writers(true, true)) return false;
+  if (!th.parked && !park_writers(FLAGS_ADD)) return false;
   th.hold = true;
   th.st.held = true;
   tc_atomic_add_relaxed(&th.total_held, 1);
@@ -156,7 +166,7 @@ bool tc_throttle_hold(void) {
 void tc_throttle_hold_more(void) {
   if (!th.hold) return;
   uint32_t before = th.nparked;
-  uint32_t n = sample(true, true);
+  uint32_t n = sample(FLAGS_ADD);
   if (n > before) {
     tc_stw_stop_throttled();
     uint64_t now = tc_nanotime();
