@@ -437,7 +437,10 @@ static void rescan_written(uintptr_t start, uintptr_t end, void *ctx) {
       a = hi;
       continue;
     }
+    /* Adjacent marked slots are queued as one range: small objects would
+     * otherwise cost a work entry each (a page holds up to 512). */
     uint32_t idx = tc_span_object_index(s, a);
+    uintptr_t run_lo = 0, run_hi = 0, bytes = 0;
     for (; idx < s->nelems; idx++) {
       uintptr_t lo = s->base + (uintptr_t)idx * s->elemsize;
       if (lo >= hi) break;
@@ -445,9 +448,15 @@ static void rescan_written(uintptr_t start, uintptr_t end, void *ctx) {
       if (!tc_span_is_allocated(s, idx) || tc_span_is_freed(s, idx)) continue;
       uintptr_t from = lo > a ? lo : a;
       uintptr_t to = lo + s->elemsize < hi ? lo + s->elemsize : hi;
-      put_root(from, to, w);
-      tc_atomic_add_relaxed(&mk.rescan_bytes, to - from);
+      if (from != run_hi) {
+        if (run_hi > run_lo) put_root(run_lo, run_hi, w);
+        run_lo = from;
+      }
+      run_hi = to;
+      bytes += to - from;
     }
+    if (run_hi > run_lo) put_root(run_lo, run_hi, w);
+    if (bytes) tc_atomic_add_relaxed(&mk.rescan_bytes, bytes);
     a = hi;
   }
 }
