@@ -135,8 +135,8 @@ static bool signal_thread(tc_thread_t *t, int sig) {
            "without unregistering", (int)t->tid, err);
 }
 
-/* Signals every selected thread and waits until each has parked, signalling
- * again those that declined (they were in the fast path). */
+/* Which threads a stop or restart is for: all (but the caller), those the
+ * write throttle flagged, those of them still running, the unflagged ones. */
 enum { SEL_ALL, SEL_THROTTLED, SEL_THROTTLED_RUNNING, SEL_REST };
 
 static bool selected(const tc_thread_t *t, const tc_thread_t *self, int sel) {
@@ -148,6 +148,8 @@ static bool selected(const tc_thread_t *t, const tc_thread_t *self, int sel) {
   return t->throttled && tc_atomic_load_acquire(&t->stop_state) == TC_STOP_RUNNING;
 }
 
+/* Signals every selected thread and waits until each has parked, signalling
+ * again those that declined (they were in the fast path). */
 static void stop_selected(tc_thread_t *self, int sel) {
   unsigned sent = 0, acked = 0;
   for (tc_thread_t *t = tc_threads.list; t; t = t->next) {
