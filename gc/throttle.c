@@ -24,6 +24,7 @@ static struct {
   uint32_t nparked;
   uint64_t since;       /* start of the current window */
   uint64_t run_ns;
+  uint64_t sample_ns;   /* what the last sample cost (one read per thread) */
   tc_throttle_stats_t st;
   uint64_t total_stops; /* atomic */
   uint64_t total_held;  /* atomic */
@@ -106,7 +107,9 @@ static uint32_t sample(int how) {
  * released) if none is flagged. */
 static bool park_writers(int how) {
   tc_gc_lock_stoppers();
+  uint64_t t0 = tc_nanotime();
   uint32_t n = sample(how);
+  th.sample_ns = tc_nanotime() - t0;
   th.baseline = true;
   if (n == 0) {
     tc_gc_unlock_stoppers();
@@ -145,7 +148,10 @@ bool tc_throttle_tick(void) {
     if (!th.hold && tc_nanotime() - th.since >= TC_THROTTLE_STOP_NS) tc_throttle_release();
     return th.parked;
   }
-  if (th.baseline && tc_nanotime() - th.since < th.run_ns) return false;
+  /* With many threads a sample is not free: the run window is at least
+   * four samples long, so sampling stays a fifth of the coordinator. */
+  uint64_t run = th.run_ns > 4 * th.sample_ns ? th.run_ns : 4 * th.sample_ns;
+  if (th.baseline && tc_nanotime() - th.since < run) return false;
   /* A mutator waiting to stop the world goes first. */
   if (tc_gc_stopper_waiting()) return false;
   /* Right after a stop window the same writers are parked again; at a
