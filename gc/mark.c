@@ -558,14 +558,11 @@ void tc_mark_concurrent(tc_mark_result_t *out) {
   uint64_t helpers_ns = tc_atomic_exchange_acq_rel(&mk.helper_ns, 0);
   out->mark_cpu_ns = coord_ns + helpers_ns;
   out->assist_ns = tc_atomic_exchange_acq_rel(&mk.assist_ns, 0);
-  tc_throttle_stats_t ts;
-  tc_throttle_stats(&ts);
-  out->throttle_stops = ts.stops;
-  out->throttle_thread_ns = ts.thread_ns;
-  out->throttle_held = ts.held;
   /* Marking in the writers' CPU time is on their behalf: assist time. */
-  out->assist_ns += ts.charged_ns;
-  if (!dp) out->mark_cpu_ns -= ts.charged_ns < out->mark_cpu_ns ? ts.charged_ns : out->mark_cpu_ns;
+  uint64_t charged = tc_throttle_charged_ns();
+  out->assist_ns += charged;
+  /* The fractional worker left that time out of its busy time already. */
+  if (!dp) out->mark_cpu_ns -= charged < out->mark_cpu_ns ? charged : out->mark_cpu_ns;
   /* Helpers share the helper time evenly; the idle ones are the last. */
   if (nhelp > 0 && out->idle_workers > 0)
     out->idle_ns = helpers_ns / (uint64_t)nhelp * out->idle_workers;

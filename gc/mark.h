@@ -72,9 +72,6 @@ typedef struct tc_mark_result {
   uint64_t mark_cpu_ns;        /* concurrent mark worker time */
   uint64_t assist_ns;          /* mutators' mark assist time */
   uint64_t idle_ns;            /* idle workers' part of mark_cpu_ns */
-  uint64_t throttle_stops;     /* write throttle stop windows (throttle.h) */
-  uint64_t throttle_thread_ns; /* threads' time parked by the throttle */
-  bool throttle_held;          /* writers parked through termination */
 } tc_mark_result_t;
 
 /* Starts the helper threads if needed. World running, cycle lock held. */

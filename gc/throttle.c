@@ -17,15 +17,14 @@
 
 static struct {
   bool on;
-  bool parked;          /* writers parked now; the stoppers' locks held */
   bool hold;            /* final stretch: parked until mark termination */
   bool handed;          /* parked writers handed over to mark termination */
   bool baseline;        /* faults_seen holds a sample from this mark */
-  uint32_t nparked;
+  uint32_t nparked;     /* writers parked now (the stoppers' locks held) */
   uint64_t since;       /* start of the current window */
   uint64_t run_ns;
   uint64_t sample_ns;   /* what the last sample cost (one read per thread) */
-  tc_throttle_stats_t st;
+  uint64_t charged_ns;  /* this mark's marker time while writers were parked */
   uint64_t total_stops; /* atomic */
   uint64_t total_held;  /* atomic */
 } th;
@@ -35,7 +34,7 @@ void tc_throttle_reset(void) {
   th.hold = false;
   th.baseline = false;
   th.run_ns = TC_THROTTLE_STOP_NS;
-  memset(&th.st, 0, sizeof th.st);
+  th.charged_ns = 0;
 }
 
 bool tc_throttle_on(void) { return th.on; }
@@ -51,7 +50,6 @@ void tc_throttle_tighten(void) {
   } else {
     th.run_ns = TC_THROTTLE_MIN_RUN_NS;
   }
-  th.st.run_ns = th.run_ns;
 }
 
 /* The thread's minor page faults so far, from /proc/self/task/TID/stat
@@ -117,36 +115,27 @@ static bool park_writers(int how) {
     return false;
   }
   tc_stw_stop_throttled();
-  th.parked = true;
   th.nparked = n;
-  th.st.stops++;
   tc_atomic_add_relaxed(&th.total_stops, 1);
   th.since = tc_nanotime();
   return true;
 }
 
-static void account_parked(uint64_t now) {
-  th.st.thread_ns += (now - th.since) * th.nparked;
-  th.parked = false;
-  th.nparked = 0;
-}
-
 void tc_throttle_release(void) {
-  if (!th.parked || th.hold) return;
+  if (th.nparked == 0 || th.hold) return;
   tc_stw_start_throttled();
-  uint64_t now = tc_nanotime();
-  account_parked(now);
+  th.nparked = 0;
   tc_gc_unlock_stoppers();
   /* The faults counted from here on are the next run window's. */
   th.baseline = false;
-  th.since = now;
+  th.since = tc_nanotime();
 }
 
 bool tc_throttle_tick(void) {
   if (!th.on) return false;
-  if (th.parked) {
+  if (th.nparked > 0) {
     if (!th.hold && tc_nanotime() - th.since >= TC_THROTTLE_STOP_NS) tc_throttle_release();
-    return th.parked;
+    return th.nparked > 0;
   }
   /* With many threads a sample is not free: the run window is at least
    * four samples long, so sampling stays a fifth of the coordinator. */
@@ -162,45 +151,39 @@ bool tc_throttle_tick(void) {
 
 bool tc_throttle_hold(void) {
   if (!th.on) return false;
-  if (!th.parked && !park_writers(FLAGS_ADD)) return false;
+  if (th.nparked == 0 && !park_writers(FLAGS_ADD)) return false;
   th.hold = true;
-  th.st.held = true;
   tc_atomic_add_relaxed(&th.total_held, 1);
   return true;
 }
 
 void tc_throttle_hold_more(void) {
   if (!th.hold) return;
-  uint32_t before = th.nparked;
   uint32_t n = sample(FLAGS_ADD);
-  if (n > before) {
-    tc_stw_stop_throttled();
-    uint64_t now = tc_nanotime();
-    /* Count the time so far at the old number, the rest at the new one. */
-    th.st.thread_ns += (now - th.since) * before;
-    th.since = now;
+  if (n > th.nparked) {
+    tc_stw_stop_throttled(); /* the newly flagged ones */
     th.nparked = n;
   }
 }
 
 bool tc_throttle_handover(void) {
-  if (!th.parked) return false;
+  if (th.nparked == 0) return false;
   th.handed = true;
   return true;
 }
 
 void tc_throttle_clear(void) {
   if (!th.handed) return;
-  account_parked(tc_nanotime());
+  th.nparked = 0;
   for (tc_thread_t *t = tc_threads.list; t; t = t->next) t->throttled = false;
   th.handed = false;
   th.hold = false;
   th.on = false;
 }
 
-void tc_throttle_charge(uint64_t ns) { th.st.charged_ns += ns; }
+void tc_throttle_charge(uint64_t ns) { th.charged_ns += ns; }
 
-void tc_throttle_stats(tc_throttle_stats_t *out) { *out = th.st; }
+uint64_t tc_throttle_charged_ns(void) { return th.charged_ns; }
 
 uint64_t tc_throttle_total_stops(void) { return tc_atomic_load_relaxed(&th.total_stops); }
 

@@ -77,18 +77,13 @@ void tc_throttle_clear(void);
 /* Coordinator CPU time spent while writers were parked. */
 void tc_throttle_charge(uint64_t ns);
 
-typedef struct tc_throttle_stats {
-  uint64_t stops;       /* stop windows with at least one writer parked */
-  uint64_t thread_ns;   /* sum over parked threads of their parked time */
-  uint64_t charged_ns;  /* marker time charged to the writers */
-  uint64_t run_ns;      /* last run window */
-  bool held;            /* writers parked through termination */
-} tc_throttle_stats_t;
-/* This mark's figures (read after tc_mark_concurrent). */
-void tc_throttle_stats(tc_throttle_stats_t *out);
-/* Totals since start (tests, GCTRACE=2). */
+/* This mark's marker time charged to the writers (read after
+ * tc_mark_concurrent; gctrace counts it as assist time). */
+uint64_t tc_throttle_charged_ns(void);
+/* Stop windows since start (tests). */
 uint64_t tc_throttle_total_stops(void);
-/* Marks whose writers were parked through termination, since start. */
+/* Marks whose writers were parked through termination, since start
+ * (tests). */
 uint64_t tc_throttle_total_held(void);
 
 #endif
