@@ -30,15 +30,7 @@ set -u
 src=${1:?usage: test_gctrace.sh SOURCE_DIR BUILD_DIR}
 build=${2:?usage: test_gctrace.sh SOURCE_DIR BUILD_DIR}
 prog=$build/tests/trace/trace_workload
-pass=0
-fail=0
-ok() { echo "ok   $*"; pass=$((pass + 1)); }
-bad() { echo "FAIL $*"; fail=$((fail + 1)); }
-finish() {
-  echo "$pass passed, $fail failed"
-  [ "$fail" -eq 0 ]
-  exit
-}
+. "$(dirname "$0")/harness.sh"
 [ -x "$prog" ] || { bad "$prog not built"; finish; }
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/test_gctrace.XXXXXX")

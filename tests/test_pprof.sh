@@ -22,15 +22,7 @@ set -u
 src=${1:?usage: test_pprof.sh SOURCE_DIR BUILD_DIR}
 build=${2:?usage: test_pprof.sh SOURCE_DIR BUILD_DIR}
 bin=$build/tests/pprof
-pass=0
-fail=0
-ok() { echo "ok   $*"; pass=$((pass + 1)); }
-bad() { echo "FAIL $*"; fail=$((fail + 1)); }
-finish() {
-  echo "$pass passed, $fail failed"
-  [ "$fail" -eq 0 ]
-  exit
-}
+. "$(dirname "$0")/harness.sh"
 
 if ! command -v go >/dev/null 2>&1; then
   bad "go not found: install Debian's golang-go (make deps does)"
