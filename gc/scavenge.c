@@ -35,8 +35,12 @@ static struct {
   pthread_cond_t cond;
   bool started;
   uint64_t wake_gen;      /* protected by lock */
+  /* GCTRACE=2 lines: one per sweep generation, a forced one (from
+   * gc_free_os_memory) taking the place of the background sweeper's. */
+  pthread_mutex_t trace_lock;
+  uint32_t traced_gen;    /* protected by trace_lock */
 } sc = {UINT64_MAX, UINT64_MAX, 0, 0, 0, 0, PTHREAD_MUTEX_INITIALIZER,
-        PTHREAD_COND_INITIALIZER, false, 0};
+        PTHREAD_COND_INITIALIZER, false, 0, PTHREAD_MUTEX_INITIALIZER, UINT32_MAX};
 
 void tc_scavenge_set_goals(uint64_t heap_goal, uint64_t last_heap_goal,
                            uint64_t last_heap_inuse, int64_t limit) {
@@ -173,6 +177,15 @@ void tc_scavenge_wake(void) {
 }
 
 void tc_scavenge_trace(bool forced) {
+  /* Under the lock: the sweeper's line of this generation comes before the
+   * forced one or not at all (one sweep generation per cycle). */
+  uint32_t sg = tc_mheap_sweepgen();
+  pthread_mutex_lock(&sc.trace_lock);
+  if (!forced && sc.traced_gen == sg) {
+    pthread_mutex_unlock(&sc.trace_lock);
+    return;
+  }
+  sc.traced_gen = sg;
   uint64_t bg = tc_atomic_exchange_acq_rel(&sc.work_bg, 0);
   uint64_t eager = tc_atomic_exchange_acq_rel(&sc.work_eager, 0);
   tc_memsnap_t m;
@@ -189,6 +202,7 @@ void tc_scavenge_trace(bool forced) {
     ssize_t w = write(2, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
     (void)w;
   }
+  pthread_mutex_unlock(&sc.trace_lock);
 }
 
 void tc_scavenge_cpu(uint64_t *bg_ns, uint64_t *eager_ns) {
@@ -198,6 +212,7 @@ void tc_scavenge_cpu(uint64_t *bg_ns, uint64_t *eager_ns) {
 
 void tc_scavenge_after_fork_child(void) {
   pthread_mutex_init(&sc.lock, NULL);
+  pthread_mutex_init(&sc.trace_lock, NULL);
   pthread_cond_init(&sc.cond, NULL);
   sc.started = false;
 }

@@ -51,7 +51,10 @@ TC_INLINE void tc_scavenge_pay_eager(void) {
 uint64_t tc_scavenge_release(uint64_t bytes, int kind);
 /* After a cycle: wake the background scavenger if a goal is exceeded. */
 void tc_scavenge_wake(void);
-/* GCTRACE=2: Go's scavtrace line for the work since the last line. */
+/* GCTRACE=2: Go's scavtrace line for the work since the last line. At most
+ * one unforced line per sweep generation (the background sweeper's, when
+ * the sweep is over); a forced line (gc_free_os_memory) always prints and
+ * suppresses a later unforced one of the same generation. */
 void tc_scavenge_trace(bool forced);
 /* Cumulative CPU ns of background and eager scavenging. */
 void tc_scavenge_cpu(uint64_t *bg_ns, uint64_t *eager_ns);
