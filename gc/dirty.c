@@ -177,7 +177,14 @@ uint64_t tc_dirty_collect_part(uintptr_t lo, uintptr_t hi,
 }
 
 void tc_dirty_reset(uintptr_t lo, uintptr_t hi) {
-  if (dt.enabled && hi > lo) tc_dirty_protect(lo, hi - lo);
+  /* A scan that re-protects what it finds written, not UFFDIO_WRITEPROTECT
+   * over the range: the scan skips a protected page for ~2 ns and protects a
+   * written one for ~40 ns, where UFFDIO_WRITEPROTECT rewrites every present
+   * PTE for 80-230 ns (docs/performance.md, "Protecting the heap"). Pages
+   * never populated, or dropped by the scavenger since, stay unpopulated: a
+   * first write to one maps a page without write-protect, which the next
+   * scan reports as written. */
+  if (dt.enabled && hi > lo) collect(lo, hi, dt.vec, NULL, NULL);
 }
 
 void tc_dirty_release(uintptr_t lo, uintptr_t hi) {
