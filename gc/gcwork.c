@@ -91,9 +91,11 @@ void tc_gcwork_init(tc_gcwork_t *w) {
   w->buf2 = get_empty();
   w->bytes_marked = 0;
   w->scan_bytes = 0;
+  w->npipe = 0;
 }
 
 void tc_gcwork_flush(tc_gcwork_t *w) {
+  if (w->npipe != 0) tc_throw("mark: work flushed with %lu pointers unshaded", (unsigned long)w->npipe);
   if (w->buf1->n > 0) {
     put_full(w->buf1);
     w->buf1 = get_empty();
@@ -105,6 +107,7 @@ void tc_gcwork_flush(tc_gcwork_t *w) {
 }
 
 void tc_gcwork_dispose(tc_gcwork_t *w) {
+  if (w->npipe != 0) tc_throw("mark: work given back with %lu pointers unshaded", (unsigned long)w->npipe);
   TC_ASSERT(w->buf1->n == 0 && w->buf2->n == 0);
   put_empty(w->buf1);
   put_empty(w->buf2);

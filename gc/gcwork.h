@@ -29,10 +29,19 @@ typedef struct tc_workbuf {
   tc_workentry_t e[TC_WORKBUF_ENTRIES];
 } tc_workbuf_t;
 
+/* Slots of a marker's shading pipeline (mark.c). */
+#define TC_SHADE_PIPE 32
+
 typedef struct tc_gcwork {
   tc_workbuf_t *buf1, *buf2;
   uint64_t bytes_marked;   /* bytes of objects this marker shaded */
   uint64_t scan_bytes;     /* bytes this marker scanned */
+  /* Pointer candidates found by scanning, on their way to being shaded
+   * (mark.c's prefetch pipeline): npipe counts entries since the pipeline
+   * was last empty. It is empty whenever the buffers are flushed or given
+   * back (checked there): a candidate left in it would never be shaded. */
+  uint64_t npipe;
+  uintptr_t pipe[TC_SHADE_PIPE];
 } tc_gcwork_t;
 
 /* Resets the termination state for a phase with nproc markers. */

@@ -84,6 +84,65 @@ TC_INLINE void grey(tc_gcwork_t *w, uintptr_t addr) {
   tc_gcwork_put(w, base, len);
 }
 
+/* The shading pipeline. grey() of a pointer candidate is a chain of up to
+ * three dependent cache misses: the page's span map entry, the span
+ * descriptor, the mark word. Scanning overlaps the chains of successive
+ * candidates: each enters w->pipe, and as later ones arrive it moves
+ * through three stages PIPE_STAGE candidates apart, each prefetching the
+ * next link of its chain, and is greyed as it leaves. The pipeline belongs
+ * to the marker (it lives in its tc_gcwork_t), so the few candidates of one
+ * small object overlap with the next object's.
+ * Invariant: the pipeline is empty whenever the marker publishes its work,
+ * looks for work elsewhere, sleeps or gives its buffers back (pipe_flush
+ * first; tc_gcwork_flush and tc_gcwork_dispose check): a candidate left in
+ * it would never be shaded. Prefetches are hints: grey() looks everything
+ * up again, so a span freed or reused between stages wastes a prefetch and
+ * never marks wrongly. */
+#define PIPE_STAGE 8
+_Static_assert(TC_SHADE_PIPE >= 3 * PIPE_STAGE && (TC_SHADE_PIPE & (TC_SHADE_PIPE - 1)) == 0,
+               "the shading pipeline holds three stages, in a power-of-two ring");
+
+TC_INLINE tc_span_t *span_of(uintptr_t v) {
+  return tc_atomic_load_relaxed(&tc_arenas.spans[(v - tc_arenas.lo) >> TC_PAGE_SHIFT]);
+}
+
+TC_INLINE void prefetch_mark_word(uintptr_t v) {
+  tc_span_t *s = span_of(v);
+  if (s == NULL) return;
+  uint64_t *bits = tc_atomic_load_relaxed(&s->mark_bits);
+  uint32_t idx = tc_span_object_index(s, v);
+  if (bits && idx < tc_atomic_load_relaxed(&s->nelems)) __builtin_prefetch(&bits[idx / 64]);
+}
+
+/* v is in the committed heap. */
+TC_INLINE void pipe_push(tc_gcwork_t *w, uintptr_t v) {
+  uint64_t n = w->npipe++;
+  uintptr_t *q = w->pipe;
+  q[n % TC_SHADE_PIPE] = v;
+  __builtin_prefetch(&tc_arenas.spans[(v - tc_arenas.lo) >> TC_PAGE_SHIFT]);
+  if (n < PIPE_STAGE) return;
+  tc_span_t *s = span_of(q[(n - PIPE_STAGE) % TC_SHADE_PIPE]);
+  if (s) __builtin_prefetch(s);
+  if (n < 2 * PIPE_STAGE) return;
+  prefetch_mark_word(q[(n - 2 * PIPE_STAGE) % TC_SHADE_PIPE]);
+  if (n < 3 * PIPE_STAGE) return;
+  grey(w, q[(n - 3 * PIPE_STAGE) % TC_SHADE_PIPE]);
+}
+
+/* Greys what is still in the pipeline, oldest first. */
+static void pipe_flush(tc_gcwork_t *w) {
+  uint64_t n = w->npipe;
+  w->npipe = 0;
+  for (uint64_t i = n > 3 * PIPE_STAGE ? n - 3 * PIPE_STAGE : 0; i < n; i++)
+    grey(w, w->pipe[i % TC_SHADE_PIPE]);
+}
+
+/* Publishes w's work to the other markers, the pipeline emptied first. */
+static void work_flush(tc_gcwork_t *w) {
+  pipe_flush(w);
+  tc_gcwork_flush(w);
+}
+
 static void scan_range(tc_gcwork_t *w, uintptr_t lo, uintptr_t hi) {
   const uintptr_t heap_lo = tc_arenas.lo;
   const uintptr_t heap_len = tc_atomic_load_relaxed(&tc_arenas.committed);
@@ -93,7 +152,7 @@ static void scan_range(tc_gcwork_t *w, uintptr_t lo, uintptr_t hi) {
   for (; p < end; p++) {
     uintptr_t v = *p;
     if (TC_LIKELY(v - heap_lo >= heap_len)) continue;
-    grey(w, v);
+    pipe_push(w, v);
   }
 }
 
@@ -129,7 +188,7 @@ static void duty_pause(tc_gcwork_t *w, fifo_t *f, duty_t *d, uint64_t *slice_sta
     f->head = (f->head + 1) % PREFETCH_FIFO;
     f->count--;
   }
-  tc_gcwork_flush(w);
+  work_flush(w);
   uint64_t owed = (uint64_t)(((double)d->busy_ns - allowed) / d->util);
   sleep_ns(owed < FRACTION_SLEEP_MAX_NS ? owed : FRACTION_SLEEP_MAX_NS);
   *slice_start = tc_nanotime();
@@ -188,6 +247,8 @@ static void drain(tc_gcwork_t *w, duty_t *duty, bool coord) {
       f.head = (f.head + 1) % PREFETCH_FIFO;
       f.count--;
       scan_range(w, old.addr, old.addr + old.len);
+    } else if (w->npipe > 0) {
+      pipe_flush(w); /* before looking elsewhere, as the FIFO */
     } else {
       if (duty) duty->busy_ns += tc_nanotime() - slice_start;
       bool got = tc_gcwork_get(w, &e);
@@ -256,7 +317,7 @@ void tc_mark_after_fork_child(void) { mk.nhelpers = 0; }
 static void run_phase(tc_gcwork_t *w, int nhelp, duty_t *duty, bool concurrent) {
   if (nhelp > mk.nhelpers) nhelp = mk.nhelpers;
   mk.concurrent_phase = concurrent;
-  tc_gcwork_flush(w);
+  work_flush(w);
   tc_gcwork_begin_phase(1 + nhelp);
   for (int i = 0; i < nhelp; i++) sem_post(&mk.start);
   drain(w, duty, concurrent);
@@ -398,7 +459,7 @@ void tc_mark_begin(tc_mark_result_t *out) {
   tc_special_roots(scan_root_now, put_root, &w);
   tc_roots_for_each_segment(put_root, &w);
   out->global_bytes = tc_roots_global_bytes();
-  tc_gcwork_flush(&w);
+  work_flush(&w);
   tc_atomic_add_relaxed(&mk.work_done, w.scan_bytes);
   collect_counters(&w, out);
   tc_gcwork_dispose(&w);
@@ -524,7 +585,7 @@ void tc_mark_concurrent(tc_mark_result_t *out) {
     if (pages) {
       uint64_t n = tc_dirty_collect(tc_arenas.lo, heap_hi(), rescan_written, &w);
       out->dirty_pages += n;
-      tc_gcwork_flush(&w);
+      work_flush(&w);
       /* Few pages written since the last collection: their re-scan (queued)
        * is left to mark termination, which also sees the few pages written
        * between now and the stop. */
@@ -545,7 +606,7 @@ void tc_mark_concurrent(tc_mark_result_t *out) {
     for (int i = 0; i < TC_FINAL_STRETCH_ROUNDS; i++) {
       uint64_t n = tc_dirty_collect(tc_arenas.lo, heap_hi(), rescan_written, &w);
       out->dirty_pages += n;
-      tc_gcwork_flush(&w);
+      work_flush(&w);
       run_phase(&w, nhelp, dp, true);
       if (n <= TC_FINAL_DIRTY_PAGES) break;
       tc_throttle_hold_more(); /* another thread wrote much meanwhile */
@@ -624,7 +685,7 @@ void tc_mark_shade(const uintptr_t *v, size_t n) {
   const uintptr_t heap_len = tc_atomic_load_relaxed(&tc_arenas.committed);
   for (size_t i = 0; i < n; i++)
     if (v[i] - heap_lo < heap_len) grey(&w, v[i]);
-  tc_gcwork_flush(&w);
+  work_flush(&w);
   tc_atomic_add_relaxed(&mk.bytes_marked, w.bytes_marked);
   tc_gcwork_dispose(&w);
 }
@@ -633,7 +694,7 @@ void tc_mark_shade_range(uintptr_t lo, uintptr_t hi) {
   tc_gcwork_t w;
   tc_gcwork_init(&w);
   scan_range(&w, lo, hi);
-  tc_gcwork_flush(&w);
+  work_flush(&w);
   tc_atomic_add_relaxed(&mk.bytes_marked, w.bytes_marked);
   tc_gcwork_dispose(&w);
 }
@@ -657,12 +718,17 @@ bool tc_mark_assist_work(uint64_t budget, uint64_t *scanned) {
     int taken = 0;
     while (w.scan_bytes < budget) {
       if (!tc_gcwork_try_get_local(&w, &e)) {
+        if (w.npipe > 0) {
+          pipe_flush(&w);
+          continue;
+        }
         if (!tc_gcwork_try_get_global(&w)) break;
         taken++;
         continue;
       }
       scan_range(&w, e.addr, e.addr + e.len);
     }
+    pipe_flush(&w); /* the budget ran out with candidates in flight */
     found = taken > 0;
     *scanned = w.scan_bytes;
     tc_gcwork_assist_done(&w, taken);
