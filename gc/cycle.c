@@ -174,6 +174,29 @@ static void announce_begun(uint32_t num) {
   pthread_mutex_unlock(&ctl.lock);
 }
 
+/* GCMODE=concurrent protects the heap before a mark and lifts the
+ * protection after it only where scanned spans live: the marks walk only
+ * those chunks (mark.c, collect_scanned), so protecting pointer-free memory
+ * would buy write faults and nothing else. Any page state is safe at a
+ * mark's start: a write to a protected page marks it written, an
+ * unprotected page counts as written already, and either is reported by
+ * the next walk that covers it (a chunk that takes scanned spans during the
+ * mark is then re-scanned in full, once). */
+static void reset_run(uintptr_t lo, uintptr_t hi, void *ctx) {
+  (void)ctx;
+  tc_dirty_reset(lo, hi);
+}
+
+static void release_run(uintptr_t lo, uintptr_t hi, void *ctx) {
+  (void)ctx;
+  tc_dirty_release(lo, hi);
+}
+
+static void dirty_over_scan_chunks(void (*fn)(uintptr_t, uintptr_t, void *)) {
+  tc_mheap_for_scan_chunks(tc_arenas.lo,
+                           tc_arenas.lo + tc_atomic_load_acquire(&tc_arenas.committed), fn, NULL);
+}
+
 static void run_cycle(uint32_t num, bool forced) {
   tc_cycle_record_t rec = {0};
   tc_mark_result_t mr;
@@ -196,8 +219,7 @@ static void run_cycle(uint32_t num, bool forced) {
     tc_mark_stw(&mr);
     mark_done(&rec, &mr);
   } else {
-    if (tc_gc.mode == TC_MODE_CONCURRENT)
-      tc_dirty_reset(tc_arenas.lo, tc_arenas.lo + tc_atomic_load_acquire(&tc_arenas.committed));
+    if (tc_gc.mode == TC_MODE_CONCURRENT) dirty_over_scan_chunks(reset_run);
     /* 2. Pause 1. */
     uint64_t t1 = rec.sweep_term_ns = stop_world();
     tc_pacer_start_cycle(t1);
@@ -226,8 +248,7 @@ static void run_cycle(uint32_t num, bool forced) {
   tc_limiter_update(false, num, true);
   tc_assist_wake_all();
   tc_bucket_flush(); /* heap profile: publish the cycle that just ended */
-  if (tc_gc.mode == TC_MODE_CONCURRENT)
-    tc_dirty_release(tc_arenas.lo, tc_arenas.lo + tc_atomic_load_acquire(&tc_arenas.committed));
+  if (tc_gc.mode == TC_MODE_CONCURRENT) dirty_over_scan_chunks(release_run);
   /* 5. Concurrent sweep; finalizers. */
   tc_sweep_wake();
   tc_finalizer_wake();

@@ -16,16 +16,22 @@
  *     (tc_dirty_track, called by arena growth under the heap lock), so pages
  *     are tracked from their first byte; WP_UNPOPULATED makes pages never
  *     touched count as protected.
- *   - tc_dirty_reset, before a mark: write-protects the whole heap, so
- *     every page counts as unwritten.
- *   - tc_dirty_release, after a mark: lifts the protection, so the program
- *     takes no write faults between marks (a page costs one fault per mark
- *     in which it is written; ~0.75 us measured here).
+ *   - tc_dirty_reset, before a mark: write-protects a range, so its pages
+ *     count as unwritten (the cycle passes the chunks of scanned spans,
+ *     pagealloc.h; other pages keep whatever state they have, which is safe:
+ *     a protected page becomes written at its next write, an unprotected
+ *     one counts as written already).
+ *   - tc_dirty_release, after a mark: lifts the protection of a range, so
+ *     the program takes no write faults between marks (a page costs one
+ *     fault per mark in which it is written; ~0.75 us measured here).
  *   - tc_dirty_collect, during and at the end of a mark: reports every run
  *     of pages written since the previous scan and re-protects them in the
  *     same call, so a write is either in this report or the next one.
- * Invariant: between tc_dirty_reset and the last tc_dirty_collect of a
- * mark, every write to the heap is in exactly one report or still pending.
+ * Invariant: after a write, the page counts as written until a
+ * tc_dirty_collect reports it (or tc_dirty_reset/tc_dirty_protect, which
+ * the collector calls only before a mark or on free pages); so between
+ * tc_dirty_reset and the last tc_dirty_collect of a mark, every write to a
+ * page that the collections cover is in exactly one report or pending.
  * Uses only system calls and static buffers: tc_dirty_collect is called
  * with the world stopped. tc_dirty_collect is not reentrant (one caller at
  * a time: the cycle's coordinator); tc_dirty_collect_part, on disjoint

@@ -20,6 +20,7 @@
 #include "error.h"
 #include "findobject.h"
 #include "gcwork.h"
+#include "mheap.h"
 #include "options.h"
 #include "os.h"
 #include "roots.h"
@@ -207,6 +208,31 @@ static void publish_work(tc_gcwork_t *w, uint64_t *published) {
 
 static void rescan_written(uintptr_t start, uintptr_t end, void *ctx);
 
+/* Collects the written pages of [lo, hi) that lie in chunks of scanned spans
+ * (pagealloc.h), queueing their re-scans into w: pointer-free spans hold
+ * nothing to re-scan, so their page tables are not walked. A page whose
+ * chunk is skipped keeps its written state until a walk reaches it, so a
+ * chunk that takes scanned spans later is still reported in full. part:
+ * tc_dirty_collect_part (any marker, mark termination) rather than the
+ * coordinator's tc_dirty_collect. */
+typedef struct collect_ctx {
+  tc_gcwork_t *w;
+  bool part;
+  uint64_t pages;
+} collect_ctx_t;
+
+static void collect_run(uintptr_t lo, uintptr_t hi, void *arg) {
+  collect_ctx_t *c = arg;
+  c->pages += c->part ? tc_dirty_collect_part(lo, hi, rescan_written, c->w)
+                      : tc_dirty_collect(lo, hi, rescan_written, c->w);
+}
+
+static uint64_t collect_scanned(tc_gcwork_t *w, uintptr_t lo, uintptr_t hi, bool part) {
+  collect_ctx_t c = {w, part, 0};
+  tc_mheap_for_scan_chunks(lo, hi, collect_run, &c);
+  return c.pages;
+}
+
 /* Mark termination: collect written pages from the parts of the heap not
  * yet taken, queueing their re-scans into w. */
 static void collect_parts(tc_gcwork_t *w) {
@@ -215,7 +241,7 @@ static void collect_parts(tc_gcwork_t *w) {
     if (i >= mk.scan_parts) return;
     uintptr_t lo = mk.scan_lo + (uintptr_t)i * mk.scan_part;
     uintptr_t hi = lo + mk.scan_part < mk.scan_hi ? lo + mk.scan_part : mk.scan_hi;
-    uint64_t n = tc_dirty_collect_part(lo, hi, rescan_written, w);
+    uint64_t n = collect_scanned(w, lo, hi, true);
     tc_atomic_add_relaxed(&mk.scan_pages, n);
   }
 }
@@ -583,7 +609,7 @@ void tc_mark_concurrent(tc_mark_result_t *out) {
   uint64_t last = UINT64_MAX;
   for (uint32_t round = 0; round < TC_MAX_MARK_ROUNDS; round++) {
     if (pages) {
-      uint64_t n = tc_dirty_collect(tc_arenas.lo, heap_hi(), rescan_written, &w);
+      uint64_t n = collect_scanned(&w, tc_arenas.lo, heap_hi(), false);
       out->dirty_pages += n;
       work_flush(&w);
       /* Few pages written since the last collection: their re-scan (queued)
@@ -604,7 +630,7 @@ void tc_mark_concurrent(tc_mark_result_t *out) {
    * what is written after this last collection is the others' few pages. */
   if (pages && tc_throttle_hold()) {
     for (int i = 0; i < TC_FINAL_STRETCH_ROUNDS; i++) {
-      uint64_t n = tc_dirty_collect(tc_arenas.lo, heap_hi(), rescan_written, &w);
+      uint64_t n = collect_scanned(&w, tc_arenas.lo, heap_hi(), false);
       out->dirty_pages += n;
       work_flush(&w);
       run_phase(&w, nhelp, dp, true);

@@ -9,6 +9,9 @@
 
 tc_mheap_t tc_mheap = {.lock = TC_MUTEX_INIT};
 
+_Static_assert(TC_COMMIT_CHUNK % (TC_CHUNK_PAGES << TC_PAGE_SHIFT) == 0,
+               "heap growth keeps chunks whole");
+
 bool tc_mheap_init(void) {
   if (!tc_arenas_init()) return false;
   return tc_pagealloc_init(&tc_mheap.pages, tc_arenas.reserved >> TC_PAGE_SHIFT);
@@ -20,33 +23,43 @@ static void set_span_map(tc_span_t *s, tc_span_t *v) {
     tc_atomic_store_relaxed(&tc_arenas.spans[first + i], v);
 }
 
-/* A run of npages pages; *scav gets how many were scavenged (so zero and
- * not resident until touched), *grown the bytes the heap grew by. */
-static uintptr_t alloc_pages_locked(uintptr_t npages, uintptr_t *scav, uintptr_t *grown_bytes) {
+/* A run of npages pages for spans of kind; *scav gets how many were
+ * scavenged (so zero and not resident until touched), *grown the bytes the
+ * heap grew by. */
+static uintptr_t alloc_pages_locked(uintptr_t npages, tc_pagekind_t kind, uintptr_t *scav,
+                                    uintptr_t *grown_bytes) {
   *grown_bytes = 0;
-  uintptr_t first = tc_pagealloc_alloc_run(&tc_mheap.pages, npages, scav);
+  uintptr_t first = tc_pagealloc_alloc_run(&tc_mheap.pages, npages, kind, scav);
   if (first != TC_NO_PAGE) return first;
   /* Grow: the new pages join whatever free run ends at the old top, so ask
-   * only for what that run lacks. */
-  uintptr_t top = tc_mheap.pages.npages;
-  uintptr_t tail = 0;
-  while (tail < top && tail < npages &&
-         tc_pagealloc_is_free(&tc_mheap.pages, top - tail - 1, 1))
-    tail++;
-  uintptr_t need = npages - tail;
-  if (need > (((uintptr_t)-1) >> TC_PAGE_SHIFT)) return TC_NO_PAGE;
-  uintptr_t grown = tc_arenas_grow_locked(need << TC_PAGE_SHIFT);
-  if (grown == (uintptr_t)-1) return TC_NO_PAGE;
-  uintptr_t ngrown = (tc_arenas.committed >> TC_PAGE_SHIFT) - grown;
-  tc_pagealloc_grow(&tc_mheap.pages, grown, ngrown);
-  *grown_bytes = ngrown << TC_PAGE_SHIFT;
-  return tc_pagealloc_alloc_run(&tc_mheap.pages, npages, scav);
+   * only for what that run lacks. If that run lies in a chunk of the other
+   * kind the new pages alone must do: then ask for all of it (growth is
+   * chunk aligned, so new pages start a new chunk). */
+  for (int attempt = 0; attempt < 2; attempt++) {
+    uintptr_t top = tc_mheap.pages.npages;
+    uintptr_t tail = 0;
+    while (attempt == 0 && tail < top && tail < npages &&
+           tc_pagealloc_is_free(&tc_mheap.pages, top - tail - 1, 1))
+      tail++;
+    uintptr_t need = npages - tail;
+    if (need == 0) continue; /* the free top is all there but not for this kind */
+    if (need > (((uintptr_t)-1) >> TC_PAGE_SHIFT)) return TC_NO_PAGE;
+    uintptr_t grown = tc_arenas_grow_locked(need << TC_PAGE_SHIFT);
+    if (grown == (uintptr_t)-1) return TC_NO_PAGE;
+    uintptr_t ngrown = (tc_arenas.committed >> TC_PAGE_SHIFT) - grown;
+    tc_pagealloc_grow(&tc_mheap.pages, grown, ngrown);
+    *grown_bytes += ngrown << TC_PAGE_SHIFT;
+    first = tc_pagealloc_alloc_run(&tc_mheap.pages, npages, kind, scav);
+    if (first != TC_NO_PAGE) return first;
+  }
+  return TC_NO_PAGE;
 }
 
 tc_span_t *tc_mheap_alloc_span(uintptr_t npages, tc_spanclass_t sc) {
   tc_mutex_lock(&tc_mheap.lock);
   uintptr_t scav, grown;
-  uintptr_t first = alloc_pages_locked(npages, &scav, &grown);
+  tc_pagekind_t kind = tc_spanclass_noscan(sc) ? TC_PAGES_NOSCAN : TC_PAGES_SCAN;
+  uintptr_t first = alloc_pages_locked(npages, kind, &scav, &grown);
   if (first == TC_NO_PAGE) {
     tc_mutex_unlock(&tc_mheap.lock);
     return NULL;
@@ -78,4 +91,13 @@ void tc_mheap_free_span(tc_span_t *s) {
   tc_atomic_sub_relaxed(&tc_mheap.pages_inuse, s->npages);
   tc_mutex_unlock(&tc_mheap.lock);
   tc_span_delete(s);
+}
+
+void tc_mheap_for_scan_chunks(uintptr_t lo, uintptr_t hi,
+                              void (*fn)(uintptr_t start, uintptr_t end, void *ctx), void *ctx) {
+  uintptr_t p = tc_page_index(lo), limit = tc_page_index(hi), end;
+  while ((p = tc_pagealloc_next_scan_chunks(&tc_mheap.pages, p, limit, &end)) < limit) {
+    fn(tc_page_addr(p), tc_page_addr(end), ctx);
+    p = end;
+  }
 }

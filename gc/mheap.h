@@ -43,6 +43,12 @@ tc_span_t *tc_mheap_alloc_span(uintptr_t npages, tc_spanclass_t sc);
  * must be owned by the caller and on no list. */
 void tc_mheap_free_span(tc_span_t *s);
 
+/* Calls fn(start, end, ctx) for each run of whole chunks of scanned spans
+ * (pagealloc.h) within [lo, hi), clipped to it, in address order. Takes no
+ * lock (see tc_pagealloc_next_scan_chunks): exact with the world stopped. */
+void tc_mheap_for_scan_chunks(uintptr_t lo, uintptr_t hi,
+                              void (*fn)(uintptr_t start, uintptr_t end, void *ctx), void *ctx);
+
 TC_INLINE uint32_t tc_mheap_sweepgen(void) {
   return tc_atomic_load_acquire(&tc_mheap.sweepgen);
 }

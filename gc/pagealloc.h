@@ -9,9 +9,19 @@
  * since the heap grew over them or returned to the OS by the scavenger
  * (scavenge.h). Invariant: scavenged implies free. Allocating a run clears
  * its scavenged bits and says how many it had: those pages come back zeroed.
- * All calls need tc_mheap.lock.
+ * All calls need tc_mheap.lock, except tc_pagealloc_next_scan_chunks.
  * Go: runtime/mpagealloc.go (which adds radix summaries over 4 MiB chunks;
  * a linear word scan is fast enough at our sizes: 1 GiB = 2048 words).
+ *
+ * Kinds (not in Go): spans of pointer-free objects (noscan) and spans that
+ * are scanned never share a chunk of TC_CHUNK_PAGES pages (2 MiB). A chunk
+ * takes the kind of the first span placed in it and loses it when its last
+ * span is freed; first fit looks only at chunks of the wanted kind or of
+ * none. GCMODE=concurrent reads the chunks' kinds to walk the page tables
+ * of the scanned chunks alone (dirty.h): writes to pointer-free memory
+ * cannot hide a pointer, so only scanned spans need looking at. Pages the
+ * scavenger holds for a moment (tc_pagealloc_take_resident) belong to no
+ * span and do not count toward a chunk's kind.
  */
 #ifndef TC_PAGEALLOC_H
 #define TC_PAGEALLOC_H
@@ -20,23 +30,42 @@
 
 #define TC_NO_PAGE ((uintptr_t)-1)
 
+#define TC_CHUNK_SHIFT 8 /* pages per chunk, log2: 256 pages, 2 MiB */
+#define TC_CHUNK_PAGES ((uintptr_t)1 << TC_CHUNK_SHIFT)
+
+/* What a span's pages hold: scanned memory, or pointer-free (noscan). */
+typedef enum { TC_PAGES_SCAN = 0, TC_PAGES_NOSCAN = 1 } tc_pagekind_t;
+
 typedef struct tc_pagealloc {
   uint64_t *free_bits; /* 1 bit per reserved page, 1 = free */
   uint64_t *scav_bits; /* 1 = free and not resident (see above) */
+  uint8_t *chunk_kind; /* per chunk: 0 = no span, else 1 + tc_pagekind_t; atomic reads */
+  uint16_t *chunk_used; /* per chunk: pages in spans */
   uintptr_t npages;    /* pages managed (committed) */
-  uintptr_t hint;      /* no free page below this index */
+  uintptr_t hint[2];   /* per kind: no free page below it in a chunk that kind may use */
   uintptr_t nfree;     /* free pages */
   uint64_t nscav;      /* scavenged pages; atomic reads, written under the lock */
 } tc_pagealloc_t;
 
 bool tc_pagealloc_init(tc_pagealloc_t *pa, uintptr_t max_pages);
-/* First fit: the page index of a run of n free pages, now allocated, or
- * TC_NO_PAGE. *scav gets how many of them were scavenged (zero-filled). */
-uintptr_t tc_pagealloc_alloc_run(tc_pagealloc_t *pa, uintptr_t n, uintptr_t *scav);
-/* The same, for callers that do not care about scavenged pages. */
+/* First fit among the chunks kind may use: the page index of a run of n
+ * free pages, now allocated, or TC_NO_PAGE. *scav gets how many of them were
+ * scavenged (zero-filled). */
+uintptr_t tc_pagealloc_alloc_run(tc_pagealloc_t *pa, uintptr_t n, tc_pagekind_t kind,
+                                 uintptr_t *scav);
+/* The same for scanned pages, for callers that do not care about scavenged
+ * pages. */
 uintptr_t tc_pagealloc_alloc(tc_pagealloc_t *pa, uintptr_t n);
-/* Frees a run; its pages are resident (not scavenged). */
+/* Frees a run allocated by tc_pagealloc_alloc(_run); its pages are resident
+ * (not scavenged). */
 void tc_pagealloc_free(tc_pagealloc_t *pa, uintptr_t first, uintptr_t n);
+/* The first run of whole chunks holding scanned spans in pages [from, limit)
+ * (chunk aligned): its first page, its end in *end; limit if none. Reads the
+ * kinds without the lock: with the world stopped the answer is exact; while
+ * spans come and go it may include chunks just emptied or miss ones just
+ * taken (the caller must not need those). */
+uintptr_t tc_pagealloc_next_scan_chunks(const tc_pagealloc_t *pa, uintptr_t from,
+                                        uintptr_t limit, uintptr_t *end);
 /* Pages [first, first+n) were just committed: free and scavenged. */
 void tc_pagealloc_grow(tc_pagealloc_t *pa, uintptr_t first, uintptr_t n);
 /* The scavenger's side (Go's scavengeOne): takes the highest run of free,

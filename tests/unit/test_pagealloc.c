@@ -6,6 +6,16 @@
  * (a bool per page, linear first fit), thousands of random allocs and frees:
  * identical results, identical nfree, and the search hint never above a
  * free page.
+ *
+ * Chunk kinds (scanned and noscan spans never share a chunk of
+ * TC_CHUNK_PAGES pages): each kind stays out of the other's chunks, an
+ * emptied chunk serves either kind again (both hints come down to it),
+ * multi-chunk runs stop at a chunk of the other kind, next_scan_chunks
+ * reports exact runs, the scavenger's take/free leave kinds and counts
+ * alone, and a second reference model with kinds (a state per page, chunk
+ * kinds derived from it) checks random allocs of both kinds, frees,
+ * scavenger takes and returns, and growth: identical first fit, chunk kinds,
+ * used counts, nfree, nscav, both hints' invariants and next_scan_chunks.
  */
 #include <stdbool.h>
 
@@ -392,9 +402,9 @@ TEST(random_against_reference_model) {
     }
     if (pa.npages != model_npages) mismatches++;
     /* The hint's invariant: no free page below it. */
-    if (pa.hint > model_lowest_free()) {
+    if (pa.hint[TC_PAGES_SCAN] > model_lowest_free()) {
       if (hint_violations++ == 0)
-        fprintf(stderr, "op %d: hint %lu above free page %lu\n", op, (unsigned long)pa.hint,
+        fprintf(stderr, "op %d: hint %lu above free page %lu\n", op, (unsigned long)pa.hint[TC_PAGES_SCAN],
                 (unsigned long)model_lowest_free());
     }
     /* Now and then compare the whole bitmap. */
@@ -425,6 +435,702 @@ TEST(random_against_reference_model) {
   CHECK_EQ(model_nfree(), model_npages);
   CHECK(tc_pagealloc_is_free(&pa, 0, model_npages));
   CHECK_EQ(tc_pagealloc_alloc(&pa, model_npages), 0);
+}
+
+/* ---- chunk kinds ---------------------------------------------------------- */
+
+#define SCAN TC_PAGES_SCAN
+#define NOSCAN TC_PAGES_NOSCAN
+#define TAG(kind) (1 + (int)(kind)) /* chunk_kind of a chunk holding kind */
+#define CP TC_CHUNK_PAGES
+
+static uintptr_t alloc_k(tc_pagealloc_t *pa, uintptr_t n, tc_pagekind_t kind) {
+  uintptr_t scav;
+  return tc_pagealloc_alloc_run(pa, n, kind, &scav);
+}
+
+TEST(kinds_never_share_a_chunk) {
+  tc_pagealloc_t pa;
+  bool ok = new_pa(&pa, 4 * CP);
+  CHECK_OR_RETURN(ok);
+  for (uintptr_t c = 0; c < 4; c++) {
+    CHECK_EQ(pa.chunk_kind[c], 0);
+    CHECK_EQ(pa.chunk_used[c], 0);
+  }
+  CHECK_EQ(alloc_k(&pa, 1, SCAN), 0);
+  CHECK_EQ(pa.chunk_kind[0], TAG(SCAN));
+  CHECK_EQ(pa.chunk_used[0], 1);
+  /* Page 1 is free, but chunk 0 holds scanned pages. */
+  CHECK_EQ(alloc_k(&pa, 1, NOSCAN), 256);
+  CHECK_EQ(pa.chunk_kind[1], TAG(NOSCAN));
+  CHECK_EQ(pa.chunk_used[1], 1);
+  CHECK_EQ(alloc_k(&pa, 1, SCAN), 1);
+  CHECK_EQ(alloc_k(&pa, 1, NOSCAN), 257);
+  CHECK_EQ(tc_pagealloc_alloc(&pa, 3), 2); /* plain alloc is for scanned pages */
+  CHECK_EQ(pa.chunk_used[0], 5);
+  CHECK_EQ(pa.chunk_used[1], 2);
+  /* Chunk 0 has [5, 256) free, chunk 1 [258, 512): 250 noscan pages go to
+   * chunk 1 (kind-blind first fit: 5). */
+  CHECK_EQ(alloc_k(&pa, 250, NOSCAN), 258);
+  CHECK_EQ(pa.chunk_used[1], 252);
+  CHECK_EQ(alloc_k(&pa, 251, SCAN), 5); /* exactly the rest of chunk 0 */
+  CHECK_EQ(pa.chunk_used[0], 256);
+  /* From noscan chunk 1's tail [508, 512) on into empty chunk 2. */
+  CHECK_EQ(alloc_k(&pa, 6, NOSCAN), 508);
+  CHECK_EQ(pa.chunk_kind[2], TAG(NOSCAN));
+  CHECK_EQ(pa.chunk_used[1], 256);
+  CHECK_EQ(pa.chunk_used[2], 2);
+  CHECK_EQ(pa.chunk_kind[3], 0);
+  /* Chunks 0 and 1 are full, chunk 2 is noscan ([514, 768) free): a scanned
+   * page goes to chunk 3 (blind: 514). */
+  CHECK_EQ(alloc_k(&pa, 1, SCAN), 768);
+  CHECK_EQ(pa.chunk_kind[3], TAG(SCAN));
+  CHECK_EQ(alloc_k(&pa, 254, NOSCAN), 514);
+  CHECK_EQ(pa.nfree, 255);
+  /* 255 free pages, all in a scanned chunk: none for noscan. */
+  CHECK(alloc_k(&pa, 1, NOSCAN) == TC_NO_PAGE);
+  CHECK_EQ(pa.nfree, 255); /* refusals change nothing */
+  CHECK_EQ(pa.chunk_kind[3], TAG(SCAN));
+  CHECK_EQ(pa.chunk_used[3], 1);
+  CHECK_EQ(alloc_k(&pa, 255, SCAN), 769);
+  CHECK_EQ(pa.nfree, 0);
+  static const int full_kinds[4] = {TAG(SCAN), TAG(NOSCAN), TAG(NOSCAN), TAG(SCAN)};
+  for (uintptr_t c = 0; c < 4; c++) {
+    CHECK_EQ(pa.chunk_kind[c], full_kinds[c]);
+    CHECK_EQ(pa.chunk_used[c], 256);
+  }
+  /* One page freed in each chunk: each is for its chunk's kind only. */
+  tc_pagealloc_free(&pa, 100, 1);
+  tc_pagealloc_free(&pa, 300, 1);
+  tc_pagealloc_free(&pa, 600, 1);
+  tc_pagealloc_free(&pa, 1000, 1);
+  for (uintptr_t c = 0; c < 4; c++) {
+    CHECK_EQ(pa.chunk_kind[c], full_kinds[c]);
+    CHECK_EQ(pa.chunk_used[c], 255);
+  }
+  CHECK_EQ(alloc_k(&pa, 1, NOSCAN), 300);
+  CHECK_EQ(alloc_k(&pa, 1, NOSCAN), 600);
+  CHECK(alloc_k(&pa, 1, NOSCAN) == TC_NO_PAGE);
+  CHECK_EQ(alloc_k(&pa, 1, SCAN), 100);
+  CHECK_EQ(alloc_k(&pa, 1, SCAN), 1000);
+  CHECK(alloc_k(&pa, 1, SCAN) == TC_NO_PAGE);
+  CHECK_EQ(pa.nfree, 0);
+}
+
+TEST(emptied_chunk_serves_the_other_kind) {
+  tc_pagealloc_t pa;
+  bool ok = new_pa(&pa, 8 * CP);
+  CHECK_OR_RETURN(ok);
+  /* Chunk 0: two noscan spans, [0, 10) and [10, 20); the lower one freed. */
+  CHECK_EQ(alloc_k(&pa, 10, NOSCAN), 0);
+  CHECK_EQ(alloc_k(&pa, 10, NOSCAN), 10);
+  tc_pagealloc_free(&pa, 0, 10);
+  CHECK_EQ(pa.chunk_kind[0], TAG(NOSCAN));
+  CHECK_EQ(pa.chunk_used[0], 10);
+  /* Scanned searches pass chunk 0 (its hint may move past it). */
+  CHECK_EQ(alloc_k(&pa, 5, SCAN), 256);
+  CHECK_EQ(alloc_k(&pa, 1, SCAN), 261);
+  /* The last span of chunk 0 goes: the chunk is open to both kinds, and
+   * the scanned hint comes down to page 0, below the freed run. */
+  tc_pagealloc_free(&pa, 10, 10);
+  CHECK_EQ(pa.chunk_kind[0], 0);
+  CHECK_EQ(pa.chunk_used[0], 0);
+  CHECK_EQ(pa.hint[SCAN], 0);
+  CHECK_EQ(pa.hint[NOSCAN], 0);
+  CHECK_EQ(alloc_k(&pa, 1, SCAN), 0);
+  CHECK_EQ(pa.chunk_kind[0], TAG(SCAN));
+  CHECK_EQ(alloc_k(&pa, 1, NOSCAN), 512); /* chunks 0 and 1 are scanned now */
+  CHECK_EQ(pa.chunk_kind[2], TAG(NOSCAN));
+
+  /* The same the other way: chunk 1 holds scanned [256, 261) and [261, 262). */
+  tc_pagealloc_free(&pa, 256, 5);
+  CHECK_EQ(pa.chunk_kind[1], TAG(SCAN));
+  CHECK_EQ(pa.chunk_used[1], 1);
+  CHECK_EQ(alloc_k(&pa, 1, NOSCAN), 513); /* not 256 */
+  tc_pagealloc_free(&pa, 261, 1);
+  CHECK_EQ(pa.chunk_kind[1], 0);
+  CHECK_EQ(pa.chunk_used[1], 0);
+  CHECK(pa.hint[NOSCAN] <= 256); /* page 256: free, and noscan's again */
+  CHECK_EQ(alloc_k(&pa, 1, NOSCAN), 256);
+  CHECK_EQ(pa.chunk_kind[1], TAG(NOSCAN));
+  CHECK_EQ(alloc_k(&pa, 1, SCAN), 1); /* chunk 0 is still scanned */
+
+  /* A span over three chunks; freeing it empties all three. */
+  CHECK_EQ(alloc_k(&pa, 600, SCAN), 768);
+  for (uintptr_t c = 3; c < 6; c++) CHECK_EQ(pa.chunk_kind[c], TAG(SCAN));
+  CHECK_EQ(pa.chunk_used[3], 256);
+  CHECK_EQ(pa.chunk_used[4], 256);
+  CHECK_EQ(pa.chunk_used[5], 88);
+  tc_pagealloc_free(&pa, 768, 600);
+  for (uintptr_t c = 3; c < 8; c++) {
+    CHECK_EQ(pa.chunk_kind[c], 0);
+    CHECK_EQ(pa.chunk_used[c], 0);
+  }
+  /* Noscan may now run from the free tail of chunk 2 through chunks 3, 4. */
+  CHECK_EQ(alloc_k(&pa, 600, NOSCAN), 514);
+  for (uintptr_t c = 2; c < 5; c++) CHECK_EQ(pa.chunk_kind[c], TAG(NOSCAN));
+  CHECK_EQ(pa.chunk_kind[5], 0);
+  CHECK_EQ(pa.chunk_used[2], 256);
+  CHECK_EQ(pa.chunk_used[3], 256);
+  CHECK_EQ(pa.chunk_used[4], 90);
+  /* Part of a run freed: only the chunk left without span pages loses its kind. */
+  tc_pagealloc_free(&pa, 514, 254); /* the chunk-2 part: 512, 513 stay */
+  CHECK_EQ(pa.chunk_kind[2], TAG(NOSCAN));
+  CHECK_EQ(pa.chunk_used[2], 2);
+  tc_pagealloc_free(&pa, 768, 256);
+  CHECK_EQ(pa.chunk_kind[3], 0);
+  CHECK_EQ(pa.chunk_used[3], 0);
+  CHECK_EQ(pa.chunk_kind[4], TAG(NOSCAN));
+  CHECK_EQ(pa.chunk_used[4], 90);
+  /* 300 scanned pages: empty chunk 3 is too short alone and noscan chunk 4
+   * (used [1024, 1114)) blocks the run; it starts at chunk 5 (blind: 514). */
+  CHECK_EQ(alloc_k(&pa, 300, SCAN), 1280);
+  CHECK_EQ(alloc_k(&pa, 256, SCAN), 768); /* chunk 3 exactly */
+  CHECK_EQ(alloc_k(&pa, 10, SCAN), 2);
+  CHECK_EQ(pa.chunk_kind[3], TAG(SCAN));
+  CHECK_EQ(pa.chunk_kind[5], TAG(SCAN));
+  CHECK_EQ(pa.chunk_kind[6], TAG(SCAN));
+  CHECK_EQ(pa.chunk_used[6], 44);
+}
+
+TEST(multi_chunk_runs_stop_at_the_other_kind) {
+  tc_pagealloc_t pa;
+  bool ok = new_pa(&pa, 6 * CP);
+  CHECK_OR_RETURN(ok);
+  CHECK_EQ(alloc_k(&pa, 256, SCAN), 0);
+  CHECK_EQ(alloc_k(&pa, 256, NOSCAN), 256);
+  tc_pagealloc_free(&pa, 200, 56);  /* chunk 0: scanned [0, 200) */
+  tc_pagealloc_free(&pa, 256, 255); /* chunk 1: noscan page 511 */
+  CHECK_EQ(pa.chunk_used[0], 200);
+  CHECK_EQ(pa.chunk_used[1], 1);
+  /* Free runs [200, 511) and [512, 1536). Kind-blind first fit would put
+   * 100 scanned pages at 200, into noscan chunk 1. */
+  CHECK_EQ(alloc_k(&pa, 100, SCAN), 512);
+  CHECK_EQ(alloc_k(&pa, 56, SCAN), 200); /* exactly chunk 0's free pages */
+  CHECK_EQ(alloc_k(&pa, 100, NOSCAN), 256);
+  /* Noscan: [356, 511) is short and [612, 768) is in scanned chunk 2: the
+   * run starts at chunk 3 (blind: 612). */
+  CHECK_EQ(alloc_k(&pa, 300, NOSCAN), 768);
+  static const int kinds[6] = {TAG(SCAN), TAG(NOSCAN), TAG(SCAN), TAG(NOSCAN), TAG(NOSCAN), 0};
+  static const int used[6] = {256, 101, 100, 256, 44, 0};
+  for (uintptr_t c = 0; c < 6; c++) {
+    CHECK_EQ(pa.chunk_kind[c], kinds[c]);
+    CHECK_EQ(pa.chunk_used[c], used[c]);
+  }
+  /* 400 scanned pages: [1068, 1536) has 468 free, but 1068.. is noscan chunk
+   * 4 and chunk 5 alone is too short. */
+  uintptr_t nfree = pa.nfree;
+  CHECK(alloc_k(&pa, 400, SCAN) == TC_NO_PAGE);
+  CHECK_EQ(pa.nfree, nfree);
+  for (uintptr_t c = 0; c < 6; c++) CHECK_EQ(pa.chunk_kind[c], kinds[c]);
+  /* One more chunk: the run is found past the noscan chunk, over 5 and 6. */
+  tc_pagealloc_grow(&pa, 6 * CP, CP);
+  CHECK_EQ(pa.chunk_kind[6], 0);
+  CHECK_EQ(alloc_k(&pa, 400, SCAN), 1280);
+  CHECK_EQ(pa.chunk_kind[5], TAG(SCAN));
+  CHECK_EQ(pa.chunk_kind[6], TAG(SCAN));
+  CHECK_EQ(pa.chunk_used[5], 256);
+  CHECK_EQ(pa.chunk_used[6], 144);
+  /* The noscan hole [1068, 1280) is still noscan's. */
+  CHECK_EQ(alloc_k(&pa, 212, NOSCAN), 1068);
+  CHECK(alloc_k(&pa, 200, NOSCAN) == TC_NO_PAGE); /* [356, 511) is 155 */
+  CHECK_EQ(alloc_k(&pa, 155, NOSCAN), 356);
+  CHECK(tc_pagealloc_alloc(&pa, 157) == TC_NO_PAGE); /* [612, 768): 156 */
+  CHECK_EQ(tc_pagealloc_alloc(&pa, 156), 612);
+}
+
+/* Walks [from, limit) with tc_pagealloc_next_scan_chunks, storing the runs
+ * as (first, end) pairs; returns how many. */
+static int scan_runs(const tc_pagealloc_t *pa, uintptr_t from, uintptr_t limit, uintptr_t *out,
+                     int max) {
+  int n = 0;
+  while (from < limit && n < max) {
+    uintptr_t end = TC_NO_PAGE;
+    uintptr_t first = tc_pagealloc_next_scan_chunks(pa, from, limit, &end);
+    if (first >= limit) break;
+    out[2 * n] = first;
+    out[2 * n + 1] = end;
+    n++;
+    if (end <= first) break; /* would not progress */
+    from = end;
+  }
+  return n;
+}
+
+TEST(next_scan_chunks_exact_runs) {
+  tc_pagealloc_t pa;
+  bool ok = new_pa(&pa, 10 * CP);
+  CHECK_OR_RETURN(ok);
+  const uintptr_t L = 10 * CP;
+  uintptr_t end = 12345, r[20];
+  /* Nothing allocated: no scanned chunk. */
+  CHECK_EQ(tc_pagealloc_next_scan_chunks(&pa, 0, L, &end), L);
+  CHECK_EQ(scan_runs(&pa, 0, L, r, 10), 0);
+  /* Chunk kinds S S N - S - S S S N (- = empty), one span page in each
+   * nonempty chunk. */
+  static const int kinds[10] = {SCAN, SCAN, NOSCAN, -1, SCAN, -1, SCAN, SCAN, SCAN, NOSCAN};
+  for (uintptr_t c = 0; c < 10; c++)
+    CHECK_EQ(alloc_k(&pa, CP, kinds[c] < 0 ? SCAN : (tc_pagekind_t)kinds[c]), c * CP);
+  for (uintptr_t c = 0; c < 10; c++) {
+    if (kinds[c] < 0) {
+      tc_pagealloc_free(&pa, c * CP, CP);
+    } else {
+      tc_pagealloc_free(&pa, c * CP, 100);
+      tc_pagealloc_free(&pa, c * CP + 101, CP - 101);
+    }
+    CHECK_EQ(pa.chunk_kind[c], kinds[c] < 0 ? 0 : TAG(kinds[c]));
+  }
+  CHECK_EQ(tc_pagealloc_next_scan_chunks(&pa, 0, L, &end), 0);
+  CHECK_EQ(end, 512);
+  CHECK_EQ(tc_pagealloc_next_scan_chunks(&pa, 512, L, &end), 1024);
+  CHECK_EQ(end, 1280);
+  CHECK_EQ(tc_pagealloc_next_scan_chunks(&pa, 1280, L, &end), 1536);
+  CHECK_EQ(end, 2304); /* chunks 6, 7, 8 as one run */
+  CHECK_EQ(tc_pagealloc_next_scan_chunks(&pa, 2304, L, &end), L);
+  CHECK_EQ(scan_runs(&pa, 0, L, r, 10), 3);
+  static const uintptr_t want[6] = {0, 512, 1024, 1280, 1536, 2304};
+  for (int i = 0; i < 6; i++) CHECK_EQ(r[i], want[i]);
+  /* Clipped to [from, limit). */
+  CHECK_EQ(tc_pagealloc_next_scan_chunks(&pa, 100, L, &end), 100);
+  CHECK_EQ(end, 512);
+  CHECK_EQ(tc_pagealloc_next_scan_chunks(&pa, 256, L, &end), 256);
+  CHECK_EQ(end, 512);
+  CHECK_EQ(tc_pagealloc_next_scan_chunks(&pa, 0, 300, &end), 0);
+  CHECK_EQ(end, 300);
+  CHECK_EQ(tc_pagealloc_next_scan_chunks(&pa, 0, 256, &end), 0);
+  CHECK_EQ(end, 256);
+  CHECK_EQ(tc_pagealloc_next_scan_chunks(&pa, 600, 1100, &end), 1024);
+  CHECK_EQ(end, 1100);
+  CHECK_EQ(tc_pagealloc_next_scan_chunks(&pa, 1600, 2000, &end), 1600);
+  CHECK_EQ(end, 2000);
+  CHECK_EQ(tc_pagealloc_next_scan_chunks(&pa, 1792, 2048, &end), 1792); /* chunk 7 alone */
+  CHECK_EQ(end, 2048);
+  CHECK_EQ(tc_pagealloc_next_scan_chunks(&pa, 1300, L, &end), 1536);
+  CHECK_EQ(end, 2304);
+  /* None in range: limit. */
+  CHECK_EQ(tc_pagealloc_next_scan_chunks(&pa, 512, 1024, &end), 1024);
+  CHECK_EQ(tc_pagealloc_next_scan_chunks(&pa, 512, 1000, &end), 1000);
+  CHECK_EQ(tc_pagealloc_next_scan_chunks(&pa, 600, 700, &end), 700);
+  CHECK_EQ(tc_pagealloc_next_scan_chunks(&pa, 1280, 1536, &end), 1536);
+  CHECK_EQ(tc_pagealloc_next_scan_chunks(&pa, 2304, L, &end), L);
+  CHECK_EQ(tc_pagealloc_next_scan_chunks(&pa, 2400, 2500, &end), 2500);
+  /* Chunk 7 emptied: the run splits. */
+  tc_pagealloc_free(&pa, 7 * CP + 100, 1);
+  CHECK_EQ(pa.chunk_kind[7], 0);
+  CHECK_EQ(scan_runs(&pa, 0, L, r, 10), 4);
+  static const uintptr_t want2[8] = {0, 512, 1024, 1280, 1536, 1792, 2048, 2304};
+  for (int i = 0; i < 8; i++) CHECK_EQ(r[i], want2[i]);
+  /* Noscan chunk 2 emptied; a scanned run from chunk 1's free tail over
+   * chunks 2 and 3 (empty) joins chunks 0..4 into one run. */
+  tc_pagealloc_free(&pa, 2 * CP + 100, 1);
+  CHECK_EQ(pa.chunk_kind[2], 0);
+  CHECK_EQ(scan_runs(&pa, 0, L, r, 10), 4);
+  CHECK_EQ(alloc_k(&pa, 600, SCAN), CP + 101);
+  CHECK_EQ(pa.chunk_kind[2], TAG(SCAN));
+  CHECK_EQ(pa.chunk_kind[3], TAG(SCAN));
+  CHECK_EQ(scan_runs(&pa, 0, L, r, 10), 3);
+  static const uintptr_t want3[6] = {0, 1280, 1536, 1792, 2048, 2304};
+  for (int i = 0; i < 6; i++) CHECK_EQ(r[i], want3[i]);
+  CHECK_EQ(tc_pagealloc_next_scan_chunks(&pa, 700, 1100, &end), 700);
+  CHECK_EQ(end, 1100);
+  /* Everything scanned goes: nothing left. */
+  tc_pagealloc_free(&pa, CP + 101, 600);
+  static const uintptr_t left[5] = {0, 1, 4, 6, 8};
+  for (int i = 0; i < 5; i++) tc_pagealloc_free(&pa, left[i] * CP + 100, 1);
+  CHECK_EQ(scan_runs(&pa, 0, L, r, 10), 0);
+  CHECK_EQ(tc_pagealloc_next_scan_chunks(&pa, 0, L, &end), L);
+}
+
+TEST(scavenger_leaves_kinds_alone) {
+  tc_pagealloc_t pa;
+  bool ok = new_pa(&pa, 3 * CP);
+  CHECK_OR_RETURN(ok);
+  uintptr_t scav = 0, n = 0;
+  CHECK_EQ(tc_pagealloc_alloc_run(&pa, CP, SCAN, &scav), 0);
+  CHECK_EQ(scav, CP);
+  CHECK_EQ(tc_pagealloc_alloc_run(&pa, CP, NOSCAN, &scav), CP);
+  tc_pagealloc_free(&pa, 100, 156); /* chunk 0: scanned [0, 100) */
+  tc_pagealloc_free(&pa, 306, 206); /* chunk 1: noscan [256, 306) */
+  CHECK_EQ(pa.nscav, CP);           /* chunk 2, never touched */
+  CHECK_EQ(pa.nfree, 156 + 206 + 256);
+  /* The highest resident free run, [306, 512), in noscan chunk 1. */
+  CHECK_EQ(tc_pagealloc_take_resident(&pa, 1000, &n), 306);
+  CHECK_EQ(n, 206);
+  CHECK_EQ(tc_pagealloc_take_resident(&pa, 10, &n), 246);
+  CHECK_EQ(n, 10);
+  CHECK_EQ(pa.nfree, 146 + 256);
+  CHECK_EQ(pa.chunk_kind[0], TAG(SCAN));
+  CHECK_EQ(pa.chunk_kind[1], TAG(NOSCAN));
+  CHECK_EQ(pa.chunk_kind[2], 0);
+  CHECK_EQ(pa.chunk_used[0], 100);
+  CHECK_EQ(pa.chunk_used[1], 50);
+  CHECK_EQ(pa.chunk_used[2], 0);
+  /* Chunk 1's last span goes while the scavenger holds the rest of it. */
+  tc_pagealloc_free(&pa, 256, 50);
+  CHECK_EQ(pa.chunk_kind[1], 0);
+  CHECK_EQ(pa.chunk_used[1], 0);
+  tc_pagealloc_free_scavenged(&pa, 306, 206);
+  tc_pagealloc_free_scavenged(&pa, 246, 10);
+  CHECK_EQ(pa.nscav, CP + 216);
+  CHECK_EQ(pa.chunk_kind[0], TAG(SCAN));
+  CHECK_EQ(pa.chunk_kind[1], 0);
+  CHECK_EQ(pa.chunk_used[0], 100);
+  CHECK_EQ(pa.chunk_used[1], 0);
+  /* Noscan may take chunks 1 and 2: [256, 306) resident, [306, 556) not. */
+  CHECK_EQ(tc_pagealloc_alloc_run(&pa, 300, NOSCAN, &scav), 256);
+  CHECK_EQ(scav, 250);
+  CHECK_EQ(pa.chunk_kind[1], TAG(NOSCAN));
+  CHECK_EQ(pa.chunk_kind[2], TAG(NOSCAN));
+  CHECK_EQ(pa.chunk_used[1], 256);
+  CHECK_EQ(pa.chunk_used[2], 44);
+  tc_pagealloc_free(&pa, 256, 300);
+  CHECK_EQ(pa.chunk_kind[1], 0);
+  CHECK_EQ(pa.chunk_kind[2], 0);
+  /* Pages the scavenger holds in an empty chunk give it no kind. */
+  CHECK_EQ(tc_pagealloc_take_resident(&pa, 1000, &n), 256);
+  CHECK_EQ(n, 300);
+  CHECK_EQ(pa.chunk_kind[1], 0);
+  CHECK_EQ(pa.chunk_kind[2], 0);
+  CHECK_EQ(pa.chunk_used[1], 0);
+  CHECK_EQ(pa.chunk_used[2], 0);
+  CHECK_EQ(tc_pagealloc_alloc_run(&pa, 1, NOSCAN, &scav), 556);
+  CHECK_EQ(scav, 1);
+  CHECK_EQ(pa.chunk_kind[1], 0);
+  CHECK_EQ(pa.chunk_kind[2], TAG(NOSCAN));
+  CHECK_EQ(tc_pagealloc_alloc_run(&pa, 1, SCAN, &scav), 100);
+  CHECK_EQ(scav, 0);
+  tc_pagealloc_free_scavenged(&pa, 256, 300);
+  CHECK_EQ(pa.chunk_kind[1], 0);
+  CHECK_EQ(pa.chunk_used[1], 0);
+  CHECK_EQ(pa.chunk_used[2], 1);
+  /* A scanned run from chunk 0's free tail into empty chunk 1. */
+  CHECK_EQ(tc_pagealloc_alloc_run(&pa, CP, SCAN, &scav), 101);
+  CHECK_EQ(scav, 10 + 101); /* [246, 256) and [256, 357) */
+  CHECK_EQ(pa.chunk_kind[1], TAG(SCAN));
+  CHECK_EQ(pa.chunk_used[0], 256);
+  CHECK_EQ(pa.chunk_used[1], 101);
+
+  /* Growth over the top of a chunk with a kind keeps the kind; new chunks
+   * have none. */
+  tc_pagealloc_t pb;
+  ok = new_pa(&pb, 100);
+  CHECK_OR_RETURN(ok);
+  CHECK_EQ(alloc_k(&pb, 10, NOSCAN), 0);
+  tc_pagealloc_grow(&pb, 100, 200);
+  CHECK_EQ(pb.chunk_kind[0], TAG(NOSCAN));
+  CHECK_EQ(pb.chunk_used[0], 10);
+  CHECK_EQ(pb.chunk_kind[1], 0);
+  CHECK_EQ(pb.chunk_used[1], 0);
+  CHECK(alloc_k(&pb, 150, SCAN) == TC_NO_PAGE); /* chunk 1 has 44 pages */
+  CHECK_EQ(alloc_k(&pb, 150, NOSCAN), 10);
+  CHECK_EQ(alloc_k(&pb, 44, SCAN), 256);
+}
+
+/* ---- random operations against a reference model with kinds ------------- */
+
+/* A state per page; chunk kinds and used counts derive from it. */
+enum { PG_FREE, PG_SCAN, PG_NOSCAN, PG_HELD }; /* HELD: taken by the scavenger */
+#define MODEL_CHUNKS (MODEL_MAX / TC_CHUNK_PAGES)
+static unsigned char km_page[MODEL_MAX];
+static bool km_scav[MODEL_MAX]; /* free and not resident */
+static uintptr_t km_npages;
+static int km_kind[MODEL_CHUNKS]; /* 0, or TAG of its span pages */
+static uintptr_t km_used[MODEL_CHUNKS];
+static bool km_mixed; /* a chunk with span pages of both kinds */
+
+static void km_derive_chunks(void) {
+  for (uintptr_t c = 0; c < MODEL_CHUNKS; c++) km_kind[c] = 0, km_used[c] = 0;
+  for (uintptr_t p = 0; p < km_npages; p++) {
+    if (km_page[p] != PG_SCAN && km_page[p] != PG_NOSCAN) continue;
+    uintptr_t c = p / TC_CHUNK_PAGES;
+    int t = km_page[p] == PG_SCAN ? TAG(SCAN) : TAG(NOSCAN);
+    if (km_kind[c] != 0 && km_kind[c] != t) km_mixed = true;
+    km_kind[c] = t;
+    km_used[c]++;
+  }
+}
+
+static bool km_may_use(uintptr_t p, tc_pagekind_t kind) {
+  int k = km_kind[p / TC_CHUNK_PAGES];
+  return k == 0 || k == TAG(kind);
+}
+
+/* Lowest p with [p, p + n) free and every chunk touched usable by kind
+ * (blind: whatever the chunks' kinds). Does not allocate. */
+static uintptr_t km_first_fit(uintptr_t n, tc_pagekind_t kind, bool blind) {
+  if (n == 0) return TC_NO_PAGE;
+  uintptr_t run = 0;
+  for (uintptr_t p = 0; p < km_npages; p++) {
+    bool ok = km_page[p] == PG_FREE && (blind || km_may_use(p, kind));
+    run = ok ? run + 1 : 0;
+    if (run == n) return p + 1 - n;
+  }
+  return TC_NO_PAGE;
+}
+
+/* The scavenger's pick: the highest run of free resident pages, at most max. */
+static uintptr_t km_take_resident(uintptr_t max, uintptr_t *n) {
+  for (uintptr_t p = km_npages; p-- > 0;) {
+    if (km_page[p] != PG_FREE || km_scav[p]) continue;
+    uintptr_t first = p;
+    while (first > 0 && p - first + 1 < max && km_page[first - 1] == PG_FREE && !km_scav[first - 1])
+      first--;
+    for (uintptr_t j = first; j <= p; j++) km_page[j] = PG_HELD;
+    *n = p - first + 1;
+    return first;
+  }
+  return TC_NO_PAGE;
+}
+
+/* Expected tc_pagealloc_next_scan_chunks, page by page. */
+static uintptr_t km_next_scan(uintptr_t from, uintptr_t limit, uintptr_t *end) {
+  for (uintptr_t p = from; p < limit; p++) {
+    if (km_kind[p / TC_CHUNK_PAGES] != TAG(SCAN)) continue;
+    uintptr_t e = p;
+    while (e < limit && km_kind[e / TC_CHUNK_PAGES] == TAG(SCAN)) e++;
+    *end = e;
+    return p;
+  }
+  return limit;
+}
+
+struct krun {
+  uintptr_t first, n;
+  tc_pagekind_t kind;
+};
+
+TEST(random_kinds_against_reference_model) {
+  tc_pagealloc_t pa;
+  bool ok = new_pa(&pa, 0);
+  CHECK_OR_RETURN(ok);
+  rng_state = 0x243F6A8885A308D3ull; /* the same run alone or after others */
+  memset(km_page, PG_FREE, sizeof km_page);
+  memset(km_scav, 0, sizeof km_scav);
+  km_mixed = false;
+  static struct krun live[MODEL_MAX];
+  static struct run held[8];
+  int nlive = 0, nheld = 0;
+  tc_pagealloc_grow(&pa, 0, 1024);
+  for (uintptr_t i = 0; i < 1024; i++) km_scav[i] = true;
+  km_npages = 1024;
+  km_derive_chunks();
+
+  long mismatches = 0, nalloc[2] = {0, 0}, nfail = 0, nkindfail = 0, nkinddiff = 0;
+  long nfreeops = 0, ntakes = 0, nreturns = 0, nemptied = 0, nswitched = 0, nscanq = 0;
+  int last_kind[MODEL_CHUNKS] = {0}; /* last nonzero kind of each chunk */
+  const int OPS = 30000;
+  for (int op = 0; op < OPS && mismatches == 0; op++) {
+    /* Phases of filling and of draining, so that chunks empty and change hands. */
+    uint64_t alloc_pct = (op / 1500) % 2 == 0 ? 60 : 15;
+    uint64_t r = rng_below(100);
+    int prev_kind[MODEL_CHUNKS];
+    memcpy(prev_kind, km_kind, sizeof prev_kind);
+    if (r < 1 && km_npages < MODEL_MAX) {
+      /* Grow, not always word- or chunk-aligned. */
+      uintptr_t add = 1 + rng_below(300);
+      if (km_npages + add > MODEL_MAX) add = MODEL_MAX - km_npages;
+      tc_pagealloc_grow(&pa, km_npages, add);
+      for (uintptr_t i = km_npages; i < km_npages + add; i++) km_scav[i] = true;
+      km_npages += add;
+    } else if (r < 4 && nheld < 8) {
+      /* The scavenger takes a run. */
+      uintptr_t max = rng_below(2) ? 1 + rng_below(16) : 1 + rng_below(600);
+      uintptr_t n = 0, wn = 0;
+      uintptr_t got = tc_pagealloc_take_resident(&pa, max, &n);
+      uintptr_t want = km_take_resident(max, &wn);
+      if (got != want || (want != TC_NO_PAGE && n != wn)) {
+        fprintf(stderr, "op %d: take_resident(%lu) = %ld n=%lu, model %ld n=%lu\n", op,
+                (unsigned long)max, (long)got, (unsigned long)n, (long)want, (unsigned long)wn);
+        mismatches++;
+        break;
+      }
+      if (want != TC_NO_PAGE) {
+        ntakes++;
+        held[nheld++] = (struct run){want, wn};
+      }
+    } else if (r < 7 && nheld > 0) {
+      /* ... and hands one back, not resident. */
+      int i = (int)rng_below((uintptr_t)nheld);
+      struct run h = held[i];
+      held[i] = held[--nheld];
+      tc_pagealloc_free_scavenged(&pa, h.first, h.n);
+      for (uintptr_t j = h.first; j < h.first + h.n; j++) {
+        km_page[j] = PG_FREE;
+        km_scav[j] = true;
+      }
+      nreturns++;
+    } else if (r < 7 + alloc_pct || nlive == 0) {
+      tc_pagekind_t kind = rng_below(2) ? NOSCAN : SCAN;
+      uintptr_t n;
+      uint64_t k = rng_below(100);
+      if (k < 60) n = 1 + rng_below(8);
+      else if (k < 85) n = 1 + rng_below(64);
+      else if (k < 98) n = 1 + rng_below(400);
+      else n = 1 + rng_below(km_npages + 10);
+      uintptr_t sc = 12345;
+      uintptr_t got = tc_pagealloc_alloc_run(&pa, n, kind, &sc);
+      uintptr_t want = km_first_fit(n, kind, false);
+      uintptr_t blind = km_first_fit(n, kind, true);
+      if (got != want) {
+        /* Diverged: later operations would only repeat it. */
+        fprintf(stderr, "op %d: alloc_run(%lu, %s) = %ld, reference first fit = %ld (kind-blind %ld)\n",
+                op, (unsigned long)n, kind == SCAN ? "SCAN" : "NOSCAN", (long)got, (long)want,
+                (long)blind);
+        mismatches++;
+        break;
+      }
+      if (blind != want) nkinddiff++;
+      if (want == TC_NO_PAGE) {
+        nfail++;
+        if (blind != TC_NO_PAGE) nkindfail++;
+      } else {
+        uintptr_t wsc = 0;
+        for (uintptr_t j = want; j < want + n; j++) {
+          wsc += km_scav[j];
+          km_scav[j] = false;
+          km_page[j] = kind == SCAN ? PG_SCAN : PG_NOSCAN;
+        }
+        if (sc != wsc && mismatches++ == 0)
+          fprintf(stderr, "op %d: alloc_run(%lu) at %lu: %lu scavenged, model %lu\n", op,
+                  (unsigned long)n, (unsigned long)want, (unsigned long)sc, (unsigned long)wsc);
+        nalloc[kind]++;
+        live[nlive++] = (struct krun){want, n, kind};
+      }
+    } else {
+      /* Free a random live run, whole or its head or tail. */
+      nfreeops++;
+      int i = (int)rng_below((uintptr_t)nlive);
+      struct krun *v = &live[i];
+      uintptr_t first = v->first, n = v->n;
+      if (n > 1 && rng_below(4) == 0) {
+        uintptr_t part = 1 + rng_below(n - 1);
+        if (rng_below(2)) v->first += part;
+        else first = v->first + v->n - part;
+        n = part;
+        v->n -= part;
+      } else {
+        live[i] = live[--nlive];
+      }
+      tc_pagealloc_free(&pa, first, n);
+      for (uintptr_t j = first; j < first + n; j++) {
+        if (km_page[j] == PG_FREE || km_page[j] == PG_HELD) {
+          if (mismatches++ == 0)
+            fprintf(stderr, "test bug: freeing page %lu, not in a span\n", (unsigned long)j);
+        }
+        km_page[j] = PG_FREE; /* resident */
+      }
+    }
+
+    /* Compare the whole state. */
+    km_derive_chunks();
+    if (km_mixed) {
+      if (mismatches++ == 0) fprintf(stderr, "op %d: model chunk with both kinds\n", op);
+      break;
+    }
+    for (uintptr_t c = 0; c < MODEL_CHUNKS; c++) {
+      if (pa.chunk_kind[c] != km_kind[c] || pa.chunk_used[c] != km_used[c]) {
+        if (mismatches++ == 0)
+          fprintf(stderr, "op %d: chunk %lu kind %d used %d, model kind %d used %lu\n", op,
+                  (unsigned long)c, pa.chunk_kind[c], pa.chunk_used[c], km_kind[c],
+                  (unsigned long)km_used[c]);
+      }
+      if (prev_kind[c] != 0 && km_kind[c] == 0) nemptied++;
+      if (km_kind[c] != 0) {
+        if (last_kind[c] != 0 && last_kind[c] != km_kind[c]) nswitched++;
+        last_kind[c] = km_kind[c];
+      }
+    }
+    uintptr_t nfree = 0, nscav = 0, low[2] = {TC_NO_PAGE, TC_NO_PAGE};
+    for (uintptr_t p = 0; p < km_npages; p++) {
+      if (km_page[p] != PG_FREE) continue;
+      nfree++;
+      nscav += km_scav[p];
+      for (int k = 0; k < 2; k++)
+        if (low[k] == TC_NO_PAGE && km_may_use(p, (tc_pagekind_t)k)) low[k] = p;
+    }
+    if (pa.nfree != nfree || pa.nscav != nscav || pa.npages != km_npages) {
+      if (mismatches++ == 0)
+        fprintf(stderr, "op %d: nfree %lu nscav %lu npages %lu, model %lu %lu %lu\n", op,
+                (unsigned long)pa.nfree, (unsigned long)pa.nscav, (unsigned long)pa.npages,
+                (unsigned long)nfree, (unsigned long)nscav, (unsigned long)km_npages);
+    }
+    /* Each hint's invariant: no free page below it that its kind may use. */
+    for (int k = 0; k < 2; k++)
+      if (low[k] != TC_NO_PAGE && pa.hint[k] > low[k]) {
+        if (mismatches++ == 0)
+          fprintf(stderr, "op %d: hint[%s] %lu above page %lu, free and usable\n", op,
+                  k == SCAN ? "SCAN" : "NOSCAN", (unsigned long)pa.hint[k], (unsigned long)low[k]);
+      }
+    /* next_scan_chunks over a random range: chunk-aligned mostly. */
+    {
+      uintptr_t a = rng_below(MODEL_MAX + 1), b = rng_below(MODEL_MAX + 1);
+      if (rng_below(4) != 0) {
+        a &= ~(TC_CHUNK_PAGES - 1);
+        b &= ~(TC_CHUNK_PAGES - 1);
+      }
+      if (a > b) {
+        uintptr_t t = a;
+        a = b;
+        b = t;
+      }
+      if (a < b) {
+        uintptr_t end = TC_NO_PAGE, wend = TC_NO_PAGE;
+        uintptr_t got = tc_pagealloc_next_scan_chunks(&pa, a, b, &end);
+        uintptr_t want = km_next_scan(a, b, &wend);
+        nscanq += want < b;
+        if (got != want || (want < b && end != wend)) {
+          if (mismatches++ == 0)
+            fprintf(stderr, "op %d: next_scan_chunks(%lu, %lu) = %lu end %lu, model %lu end %lu\n",
+                    op, (unsigned long)a, (unsigned long)b, (unsigned long)got,
+                    (unsigned long)end, (unsigned long)want, (unsigned long)wend);
+        }
+      }
+    }
+    /* Now and then the bitmaps page by page. */
+    if (op % 500 == 0) {
+      for (uintptr_t j = 0; j < km_npages; j++) {
+        bool sb = pa.scav_bits[j / 64] >> (j % 64) & 1;
+        if (tc_pagealloc_is_free(&pa, j, 1) != (km_page[j] == PG_FREE) || sb != km_scav[j]) {
+          if (mismatches++ == 0)
+            fprintf(stderr, "op %d: page %lu free=%d scav=%d, model state %d scav %d\n", op,
+                    (unsigned long)j, tc_pagealloc_is_free(&pa, j, 1), sb, km_page[j], km_scav[j]);
+          break;
+        }
+      }
+    }
+  }
+  CHECK_EQ(mismatches, 0);
+  /* The run exercised what it is for a fair number of times. */
+  fprintf(stderr,
+          "  allocs scan %ld noscan %ld, refused %ld (by kinds %ld), kind-changed answers %ld,\n"
+          "  frees %ld, takes %ld, returns %ld, chunks emptied %ld, switched kind %ld, "
+          "scan runs found %ld, pages %lu\n",
+          nalloc[0], nalloc[1], nfail, nkindfail, nkinddiff, nfreeops, ntakes, nreturns, nemptied,
+          nswitched, nscanq, (unsigned long)km_npages);
+  CHECK(nalloc[SCAN] > 3000);
+  CHECK(nalloc[NOSCAN] > 3000);
+  CHECK(nfail > 50);
+  CHECK(nkindfail > 100);
+  CHECK(nkinddiff > 1000);
+  CHECK(nfreeops > 5000);
+  CHECK(ntakes > 500);
+  CHECK(nreturns > 500);
+  CHECK(nemptied > 1000);
+  CHECK(nswitched > 500);
+  CHECK(nscanq > 1000);
+  CHECK(km_npages > 2048);
+
+  /* Everything back: no kinds left, one free run for either kind. */
+  for (int i = 0; i < nlive; i++) tc_pagealloc_free(&pa, live[i].first, live[i].n);
+  for (int i = 0; i < nheld; i++) tc_pagealloc_free_scavenged(&pa, held[i].first, held[i].n);
+  CHECK_EQ(pa.nfree, km_npages);
+  for (uintptr_t c = 0; c < MODEL_CHUNKS; c++) {
+    CHECK_EQ(pa.chunk_kind[c], 0);
+    CHECK_EQ(pa.chunk_used[c], 0);
+  }
+  uintptr_t end;
+  CHECK_EQ(tc_pagealloc_next_scan_chunks(&pa, 0, MODEL_MAX, &end), MODEL_MAX);
+  CHECK_EQ(alloc_k(&pa, km_npages, NOSCAN), 0);
 }
 
 CHECK_MAIN()
