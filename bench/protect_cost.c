@@ -28,20 +28,8 @@
 #include <time.h>
 #include <unistd.h>
 
-/* From the kernel's uapi (Debian 12's headers predate them), as in dirty.c. */
-struct page_region {
-  uint64_t start, end, categories;
-};
-struct pm_scan_arg {
-  uint64_t size, flags, start, end, walk_end, vec, vec_len, max_pages;
-  uint64_t category_inverted, category_mask, category_anyof_mask, return_mask;
-};
-#define PAGEMAP_SCAN_IOCTL _IOWR('f', 16, struct pm_scan_arg)
-#define PAGE_IS_WRITTEN (1ull << 1)
-#define PM_SCAN_WP_MATCHING (1ull << 0)
-#define PM_SCAN_CHECK_WPASYNC (1ull << 1)
-#define FEATURE_WP_UNPOPULATED (1ull << 13)
-#define FEATURE_WP_ASYNC (1ull << 15)
+#include "uffd_uapi.h" /* gc/: what Debian 12's headers lack */
+
 #define KPAGE 4096u
 
 static double now_ns(void) {
@@ -51,7 +39,7 @@ static double now_ns(void) {
 }
 
 static int uffd = -1, pagemap = -1;
-static struct page_region vec[4096];
+static struct tc_page_region vec[4096];
 
 static void wp(char *p, size_t len, bool on) {
   struct uffdio_writeprotect w = {.range = {(uintptr_t)p, len},
@@ -67,15 +55,15 @@ static size_t scan(char *p, size_t len) {
   size_t pages = 0;
   uintptr_t lo = (uintptr_t)p, hi = lo + len;
   while (lo < hi) {
-    struct pm_scan_arg a = {.size = sizeof a,
-                            .flags = PM_SCAN_WP_MATCHING | PM_SCAN_CHECK_WPASYNC,
+    struct tc_pm_scan_arg a = {.size = sizeof a,
+                            .flags = TC_PM_SCAN_WP_MATCHING | TC_PM_SCAN_CHECK_WPASYNC,
                             .start = lo,
                             .end = hi,
                             .vec = (uintptr_t)vec,
                             .vec_len = sizeof vec / sizeof vec[0],
-                            .category_mask = PAGE_IS_WRITTEN,
-                            .return_mask = PAGE_IS_WRITTEN};
-    long n = ioctl(pagemap, PAGEMAP_SCAN_IOCTL, &a);
+                            .category_mask = TC_PAGE_IS_WRITTEN,
+                            .return_mask = TC_PAGE_IS_WRITTEN};
+    long n = ioctl(pagemap, TC_PAGEMAP_SCAN, &a);
     if (n < 0) {
       perror("PAGEMAP_SCAN");
       exit(1);
@@ -88,8 +76,8 @@ static size_t scan(char *p, size_t len) {
 }
 
 int main(int argc, char **argv) {
-  uffd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK | 1 /* UFFD_USER_MODE_ONLY */);
-  struct uffdio_api api = {.api = UFFD_API, .features = FEATURE_WP_ASYNC | FEATURE_WP_UNPOPULATED};
+  uffd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY);
+  struct uffdio_api api = {.api = UFFD_API, .features = TC_UFFD_FEATURE_WP_ASYNC | TC_UFFD_FEATURE_WP_UNPOPULATED};
   pagemap = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
   if (uffd < 0 || ioctl(uffd, UFFDIO_API, &api) != 0 || pagemap < 0) {
     printf("protect_cost: no asynchronous userfaultfd write-protect here (errno %d)\n", errno);

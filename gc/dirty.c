@@ -1,9 +1,8 @@
 /*
  * dirty.c - userfaultfd + PAGEMAP_SCAN dirty-page tracking (dirty.h).
  *
- * Kernel interface (Linux >= 6.7; Debian 12's headers predate parts of it,
- * so the missing constants and structures are declared here from the
- * kernel's uapi): userfaultfd(UFFD_USER_MODE_ONLY) with features
+ * Kernel interface (Linux >= 6.7; what Debian 12's headers lack is in
+ * uffd_uapi.h): userfaultfd(UFFD_USER_MODE_ONLY) with features
  * UFFD_FEATURE_WP_ASYNC (bit 15) and UFFD_FEATURE_WP_UNPOPULATED (bit 13);
  * UFFDIO_REGISTER with UFFDIO_REGISTER_MODE_WP; UFFDIO_WRITEPROTECT;
  * ioctl(pagemap, PAGEMAP_SCAN) = _IOWR('f', 16, struct pm_scan_arg).
@@ -19,26 +18,7 @@
 #include <unistd.h>
 
 #include "error.h"
-
-#ifndef UFFD_USER_MODE_ONLY
-#define UFFD_USER_MODE_ONLY 1
-#endif
-#define TC_UFFD_FEATURE_WP_UNPOPULATED (1ull << 13)
-#define TC_UFFD_FEATURE_WP_ASYNC (1ull << 15)
-
-struct tc_page_region {
-  uint64_t start, end, categories;
-};
-
-struct tc_pm_scan_arg {
-  uint64_t size, flags, start, end, walk_end, vec, vec_len, max_pages;
-  uint64_t category_inverted, category_mask, category_anyof_mask, return_mask;
-};
-
-#define TC_PAGEMAP_SCAN _IOWR('f', 16, struct tc_pm_scan_arg)
-#define TC_PAGE_IS_WRITTEN (1ull << 1)
-#define TC_PM_SCAN_WP_MATCHING (1ull << 0)
-#define TC_PM_SCAN_CHECK_WPASYNC (1ull << 1)
+#include "uffd_uapi.h"
 
 #define KPAGE 4096u
 /* Regions per PAGEMAP_SCAN call; more are fetched by continuing the walk. */
