@@ -88,8 +88,9 @@ struct ctx {
   st_rng rng;
   struct table *tab;
   uint64_t next_id;
-  uint64_t count, idxor, idsum, nlarge; /* shadow */
-  int h[NROOTS];                        /* height bound of each root tree */
+  st_census_t live; /* shadow of the forest */
+  uint64_t nlarge;  /* shadow: its large nodes */
+  int h[NROOTS];    /* height bound of each root tree */
 };
 
 static int node_ok(struct ctx *c, const struct node *n, const char *where, int slot) {
@@ -120,24 +121,22 @@ static int node_ok(struct ctx *c, const struct node *n, const char *where, int s
   return 1;
 }
 
-/* Verifies the tree at n; adds to the sums; returns its height, -1 if
- * broken. */
-static int tree_walk(struct ctx *c, const struct node *n, int depth, const char *where, int slot, uint64_t *count,
-                     uint64_t *x, uint64_t *s, uint64_t *nlarge) {
+/* Verifies the tree at n; adds its nodes to *seen and its large ones to
+ * *nlarge; returns its height, -1 if broken. */
+static int tree_walk(struct ctx *c, const struct node *n, int depth, const char *where, int slot, st_census_t *seen,
+                     uint64_t *nlarge) {
   if (!n) return 0;
   if (depth > 4 * MAXH) {
     bad("thread %d: %s (root %d): tree deeper than %d", c->tid, where, slot, 4 * MAXH);
     return -1;
   }
   if (!node_ok(c, n, where, slot)) return -1;
-  (*count)++;
-  *x ^= n->id;
-  *s += n->id;
+  st_census_add(seen, n->id);
   if (n->nk > 8) (*nlarge)++;
   int h = 0;
   for (uint64_t k = 0; k < n->nk; k++) {
     if (!n->kid[k]) continue;
-    int kh = tree_walk(c, n->kid[k], depth + 1, where, slot, count, x, s, nlarge);
+    int kh = tree_walk(c, n->kid[k], depth + 1, where, slot, seen, nlarge);
     if (kh < 0) return -1;
     if (kh > h) h = kh;
   }
@@ -149,9 +148,10 @@ static ST_NOINLINE void verify_all(struct ctx *c, const char *when) {
     bad("thread %d (%s): root table %p broken", c->tid, when, (void *)c->tab);
     return;
   }
-  uint64_t count = 0, x = 0, s = 0, nl = 0;
+  st_census_t seen = {0};
+  uint64_t nl = 0;
   for (int r = 0; r < NROOTS; r++) {
-    int h = tree_walk(c, c->tab->root[r], 0, when, r, &count, &x, &s, &nl);
+    int h = tree_walk(c, c->tab->root[r], 0, when, r, &seen, &nl);
     if (h < 0) return;
     if (h > c->h[r]) {
       bad("thread %d (%s): root %d: height %d above its bound %d (test bug)", c->tid, when, r, h, c->h[r]);
@@ -159,10 +159,10 @@ static ST_NOINLINE void verify_all(struct ctx *c, const char *when) {
     }
     c->h[r] = h; /* tighten */
   }
-  if (count != c->count || x != c->idxor || s != c->idsum || nl != c->nlarge)
+  if (!st_census_same(&seen, &c->live) || nl != c->nlarge)
     bad("thread %d (%s): %llu nodes (%llu large), expected %llu (%llu large); id set %s", c->tid, when,
-        (unsigned long long)count, (unsigned long long)nl, (unsigned long long)c->count,
-        (unsigned long long)c->nlarge, x == c->idxor && s == c->idsum ? "same" : "differs");
+        (unsigned long long)seen.count, (unsigned long long)nl, (unsigned long long)c->live.count,
+        (unsigned long long)c->nlarge, st_census_idset(&seen, &c->live));
 }
 
 /* ---- Allocation ---------------------------------------------------------- */
@@ -178,9 +178,7 @@ static ST_NOINLINE struct node *node_new(struct ctx *c, uint64_t nk) {
   n->words = words;
   st_fill_words(payload(n), 0, words, id);
   n->sum = node_sum(n);
-  c->count++;
-  c->idxor ^= id;
-  c->idsum += id;
+  st_census_add(&c->live, id);
   if (nk > 8) {
     c->nlarge++;
     atomic_fetch_add(&g_large_born, 1);
@@ -225,9 +223,7 @@ static int find_root(struct ctx *c, int full) {
 
 static void forget_tree(struct ctx *c, const struct node *n) {
   if (!n) return;
-  c->count--;
-  c->idxor ^= n->id;
-  c->idsum -= n->id;
+  st_census_remove(&c->live, n->id);
   if (n->nk > 8) c->nlarge--;
   for (uint64_t k = 0; k < n->nk; k++) forget_tree(c, n->kid[k]);
 }
@@ -395,8 +391,9 @@ static ST_NOINLINE void op_detach(struct ctx *c) {
 static ST_NOINLINE void op_drop(struct ctx *c) {
   int r = find_root(c, 1);
   if (r < 0) return;
-  uint64_t cnt = 0, x = 0, s = 0, nl = 0;
-  if (tree_walk(c, c->tab->root[r], 0, "dropped tree", r, &cnt, &x, &s, &nl) < 0) return;
+  st_census_t seen = {0};
+  uint64_t nl = 0;
+  if (tree_walk(c, c->tab->root[r], 0, "dropped tree", r, &seen, &nl) < 0) return;
   forget_tree(c, c->tab->root[r]);
   GC_STORE(c->tab->root[r], NULL);
   c->h[r] = 0;
@@ -415,7 +412,7 @@ static ST_NOINLINE void op_create(struct ctx *c) {
 
 static ST_NOINLINE void step(struct ctx *c) {
   uint64_t k = st_below(&c->rng, 1000);
-  if (c->count > TARGET_NODES && k < 400) op_drop(c);
+  if (c->live.count > TARGET_NODES && k < 400) op_drop(c);
   else if (k < 250) op_wrap(c, st_below(&c->rng, 40) == 0);
   else if (k < 550) op_grow(c);
   else if (k < 700) op_detach(c);
@@ -435,7 +432,7 @@ static void *worker(void *arg) {
   c.rng.s = st_seed() * 53 + (uint64_t)c.tid * 0x9876543;
   c.tab = st_xalloc(sizeof *c.tab); /* only in this frame */
   c.tab->magic = TABLE_MAGIC;
-  while (c.count < TARGET_NODES / 2) op_create(&c);
+  while (c.live.count < TARGET_NODES / 2) op_create(&c);
   verify_all(&c, "initial");
   long n = 0;
   while (!atomic_load(&g_stop)) {
@@ -448,7 +445,7 @@ static void *worker(void *arg) {
   verify_all(&c, "after gc_collect");
   if (c.tid == 0)
     fprintf(stderr, "stress_born: thread 0: %ld operations, %llu nodes (%llu large) at the end\n", n,
-            (unsigned long long)c.count, (unsigned long long)c.nlarge);
+            (unsigned long long)c.live.count, (unsigned long long)c.nlarge);
   return NULL;
 }
 

@@ -89,7 +89,7 @@ static struct shadow {
   uint64_t *tkeys;
   size_t ntkeys, captkeys;
   uint64_t tree_sum;
-  uint64_t lcount[NLISTS], lxor[NLISTS], lidsum[NLISTS];
+  st_census_t lists[NLISTS];
   uint64_t *hids;
   size_t nhids, caphids;
   uint64_t hxor;
@@ -311,12 +311,6 @@ static void l_resum(struct lnode *n) {
   if (n) n->sum = lnode_sum(n);
 }
 
-static void l_shadow_add(int li, uint64_t id, int sign) {
-  S.lcount[li] += sign;
-  S.lxor[li] ^= id;
-  S.lidsum[li] += sign > 0 ? id : -id;
-}
-
 /* Link n at position pos (0..count). */
 static void l_link(struct list *L, struct lnode *n, size_t pos) {
   struct lnode *after = NULL; /* n goes after this one */
@@ -366,11 +360,11 @@ static ST_NOINLINE void lists_mutate(struct world *w, st_rng *r, int round) {
     for (int i = 0; i < ins; i++) {
       uint64_t id = ++S.next_id;
       l_link(L, lnode_new(id, r), st_below(r, L->count + 1));
-      l_shadow_add(li, id, 1);
+      st_census_add(&S.lists[li], id);
     }
     for (int i = 0; i < 5 && L->count > 0; i++) {
       struct lnode *n = l_unlink_at(L, st_below(r, L->count));
-      l_shadow_add(li, n->id, -1);
+      st_census_remove(&S.lists[li], n->id);
       if (st_below(r, 2)) {
         gc_free(n);
         S.frees++;
@@ -380,9 +374,9 @@ static ST_NOINLINE void lists_mutate(struct world *w, st_rng *r, int round) {
     if (L->count > 0) {
       int lj = (li + 1 + (int)st_below(r, NLISTS - 1)) % NLISTS;
       struct lnode *n = l_unlink_at(L, st_below(r, L->count));
-      l_shadow_add(li, n->id, -1);
+      st_census_remove(&S.lists[li], n->id);
       l_link(w->lists[lj], n, st_below(r, w->lists[lj]->count + 1));
-      l_shadow_add(lj, n->id, 1);
+      st_census_add(&S.lists[lj], n->id);
     }
   }
   if (round % 7 == 3) {
@@ -398,7 +392,8 @@ static ST_NOINLINE void lists_verify(struct world *w) {
       bad("list %d: header gone", li);
       continue;
     }
-    uint64_t count = 0, x = 0, s = 0;
+    uint64_t count = 0; /* nodes walked; seen: those that passed */
+    st_census_t seen = {0};
     const struct lnode *prev = NULL;
     for (const struct lnode *n = L->first; n; prev = n, n = n->next) {
       if (g_bad > 30) return;
@@ -406,7 +401,7 @@ static ST_NOINLINE void lists_verify(struct world *w) {
         bad("list %d node %p: prev %p, expected %p", li, (void *)n, (void *)n->prev, (void *)prev);
         break;
       }
-      if (++count > S.lcount[li] + 1) {
+      if (++count > S.lists[li].count + 1) {
         bad("list %d: too long", li);
         break;
       }
@@ -416,14 +411,13 @@ static ST_NOINLINE void lists_verify(struct world *w) {
       }
       if (!st_check_bytes(n->data, n->len, n->id * 7 + 1)) bad("list %d node %p: data corrupted", li, (void *)n);
       if (lnode_sum(n) != n->sum) bad("list %d node %p: checksum mismatch", li, (void *)n);
-      x ^= n->id;
-      s += n->id;
+      st_census_add(&seen, n->id);
     }
     if (L->last != prev) bad("list %d: last %p, expected %p", li, (void *)L->last, (void *)prev);
-    if (count != S.lcount[li] || L->count != count)
+    if (count != S.lists[li].count || L->count != count)
       bad("list %d: %llu nodes, header says %llu, expected %llu", li, (unsigned long long)count,
-          (unsigned long long)L->count, (unsigned long long)S.lcount[li]);
-    if (x != S.lxor[li] || L->idxor != x || s != S.lidsum[li]) bad("list %d: id set differs", li);
+          (unsigned long long)L->count, (unsigned long long)S.lists[li].count);
+    if (!st_census_same_ids(&seen, &S.lists[li]) || L->idxor != seen.idxor) bad("list %d: id set differs", li);
   }
 }
 

@@ -195,7 +195,7 @@ struct ctx {
   int want_huge;                /* huge holders still to allocate */
   double last_huge;             /* when the last one was */
   uint64_t next_id;
-  uint64_t count, idxor, idsum; /* shadow of the live leaves */
+  st_census_t live; /* shadow of the live leaves */
   uint64_t nholders;
   unsigned verified_at; /* g_cycles at the last full verification */
 };
@@ -275,7 +275,8 @@ static ST_NOINLINE void verify_all(struct ctx *c, const char *when) {
     bad("mover %d (%s): directory %p broken", c->tid, when, (void *)c->dir);
     return;
   }
-  uint64_t count = 0, x = 0, s = 0, nh = 0, nhuge = 0;
+  st_census_t seen = {0};
+  uint64_t nh = 0, nhuge = 0;
   for (int d = 0; d < NH; d++) {
     const struct holder *h = c->dir->h[d];
     if (!h) {
@@ -299,19 +300,17 @@ static ST_NOINLINE void verify_all(struct ctx *c, const char *when) {
       if (!l) continue;
       if (!leaf_ok(c, l, when, 1)) return;
       n++;
-      x ^= l->id;
-      s += l->id;
+      st_census_add(&seen, l->id);
     }
     if (n != c->hcount[d]) {
       bad("mover %d (%s): dir %d: %d leaves, shadow says %d", c->tid, when, d, n, c->hcount[d]);
       return;
     }
-    count += (uint64_t)n;
   }
-  if (count != c->count || x != c->idxor || s != c->idsum || nh != c->nholders || nhuge != (uint64_t)c->nhuge)
+  if (!st_census_same(&seen, &c->live) || nh != c->nholders || nhuge != (uint64_t)c->nhuge)
     bad("mover %d (%s): %llu leaves in %llu holders, expected %llu in %llu (id set %s)", c->tid, when,
-        (unsigned long long)count, (unsigned long long)nh, (unsigned long long)c->count,
-        (unsigned long long)c->nholders, x == c->idxor && s == c->idsum ? "same" : "differs");
+        (unsigned long long)seen.count, (unsigned long long)nh, (unsigned long long)c->live.count,
+        (unsigned long long)c->nholders, st_census_idset(&seen, &c->live));
 }
 
 /* ---- Allocation ---------------------------------------------------------- */
@@ -330,17 +329,9 @@ static ST_NOINLINE struct leaf *leaf_new(struct ctx *c) {
   l->words = w;
   l->sum = st_mix(LEAF_MAGIC ^ id ^ w);
   st_fill_words(l->pay, 0, w, id);
-  c->count++;
-  c->idxor ^= id;
-  c->idsum += id;
+  st_census_add(&c->live, id);
   atomic_fetch_add(&g_leaves_born, 1);
   return l;
-}
-
-static void forget(struct ctx *c, const struct leaf *l) {
-  c->count--;
-  c->idxor ^= l->id;
-  c->idsum -= l->id;
 }
 
 /* size: 0 small, 1 large, 2 huge. */
@@ -490,7 +481,7 @@ static ST_NOINLINE void op_shuffle(struct ctx *c) {
 
 /* New leaves into a new small holder, or into empty slots of an old one. */
 static ST_NOINLINE void op_grow(struct ctx *c) {
-  if (c->count >= TARGET_LEAVES) return;
+  if (c->live.count >= TARGET_LEAVES) return;
   int d = -1;
   struct holder *h = NULL;
   if (st_below(&c->rng, 2)) {
@@ -520,14 +511,14 @@ static ST_NOINLINE void op_drop_at(struct ctx *c, int d) {
   for (uint64_t i = 0; i < h->cap; i++) {
     if (!h->slot[i]) continue;
     if (!leaf_ok(c, h->slot[i], "dropped leaf", 0)) return;
-    forget(c, h->slot[i]);
+    st_census_remove(&c->live, h->slot[i]->id);
     atomic_fetch_add(&g_leaves_dropped, 1);
   }
   drop_holder(c, d);
 }
 
 static ST_NOINLINE void op_drop(struct ctx *c) {
-  if (c->count < TARGET_LEAVES * 9 / 10) return;
+  if (c->live.count < TARGET_LEAVES * 9 / 10) return;
   int d = find_dir(c, 1, -1);
   if (d >= 0) op_drop_at(c, d);
 }
@@ -557,7 +548,7 @@ static ST_NOINLINE void step(struct ctx *c) {
     return;
   }
   uint64_t k = st_below(&c->rng, 1000);
-  if (c->count < TARGET_LEAVES * 9 / 10 && k < 500) op_grow(c);
+  if (c->live.count < TARGET_LEAVES * 9 / 10 && k < 500) op_grow(c);
   else if (k < 600) op_rehome(c, (int)(k & 1)); /* large or small */
   else if (k < 750) op_shuffle(c);
   else if (k < 850) op_grow(c);
@@ -582,7 +573,7 @@ static void *mover(void *arg) {
   c->plain = g_mode != GC_MODE_BARRIER && tid == 0;
   c->rng.s = st_seed() * 71 + (uint64_t)tid * 0x5a5a5a5;
   dir_new(c);
-  while (c->count < TARGET_LEAVES) op_grow(c);
+  while (c->live.count < TARGET_LEAVES) op_grow(c);
   verify_all(c, "initial");
   c->verified_at = atomic_load(&g_cycles);
   long n = 0;
@@ -602,7 +593,7 @@ static void *mover(void *arg) {
   verify_all(c, "after gc_collect");
   if (tid == 0)
     fprintf(stderr, "stress_chunks: mover 0: %ld operations, %llu leaves in %llu holders, %s stores\n", n,
-            (unsigned long long)c->count, (unsigned long long)c->nholders, c->plain ? "plain" : "GC_STORE");
+            (unsigned long long)c->live.count, (unsigned long long)c->nholders, c->plain ? "plain" : "GC_STORE");
   return NULL;
 }
 

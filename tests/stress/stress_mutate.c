@@ -121,7 +121,7 @@ struct ctx {
   struct state *st;
   struct obj **loc; /* the NLOC local slots, in the thread's frame */
   uint64_t next_id;
-  uint64_t count, idxor, idsum; /* shadow of the live set */
+  st_census_t live; /* shadow of the live set */
   uint64_t table_gen;
 };
 
@@ -181,8 +181,9 @@ static int obj_ok(struct ctx *c, const struct obj *o, const char *where, int p) 
   return 1;
 }
 
-/* Verifies the chain at o; returns its length, or -1 if broken. */
-static int chain_check(struct ctx *c, const struct obj *o, const char *where, int p, uint64_t *x, uint64_t *s) {
+/* Verifies the chain at o; returns its length, or -1 if broken. Adds its
+ * objects to *seen if not NULL. */
+static int chain_check(struct ctx *c, const struct obj *o, const char *where, int p, st_census_t *seen) {
   int n = 0;
   for (; o; o = o->kid) {
     if (++n > MAXCHAIN) {
@@ -190,14 +191,13 @@ static int chain_check(struct ctx *c, const struct obj *o, const char *where, in
       return -1;
     }
     if (!obj_ok(c, o, where, p)) return -1;
-    if (x) *x ^= o->id;
-    if (s) *s += o->id;
+    if (seen) st_census_add(seen, o->id);
   }
   return n;
 }
 
 static ST_NOINLINE void verify_all(struct ctx *c, const char *when) {
-  uint64_t count = 0, x = 0, s = 0;
+  st_census_t seen = {0};
   for (int t = 0; t < NTABLES; t++) {
     const struct table *tb = c->st->tab[t];
     if (gc_base(tb) != (const void *)tb || tb->magic != TABLE_MAGIC) {
@@ -206,13 +206,11 @@ static ST_NOINLINE void verify_all(struct ctx *c, const char *when) {
     }
   }
   for (int p = 0; p < NPLACES; p++) {
-    int n = chain_check(c, *place(c, p), place_kind(p), p, &x, &s);
-    if (n < 0) return;
-    count += (uint64_t)n;
+    if (chain_check(c, *place(c, p), place_kind(p), p, &seen) < 0) return;
   }
-  if (count != c->count || x != c->idxor || s != c->idsum)
-    bad("thread %d (%s): %llu objects, expected %llu (id set %s)", c->tid, when, (unsigned long long)count,
-        (unsigned long long)c->count, x == c->idxor && s == c->idsum ? "same" : "differs");
+  if (!st_census_same(&seen, &c->live))
+    bad("thread %d (%s): %llu objects, expected %llu (id set %s)", c->tid, when, (unsigned long long)seen.count,
+        (unsigned long long)c->live.count, st_census_idset(&seen, &c->live));
 }
 
 /* ---- Allocation --------------------------------------------------------- */
@@ -226,17 +224,9 @@ static ST_NOINLINE struct obj *obj_new(struct ctx *c) {
   o->words = w;
   o->sum = st_mix(o->magic ^ o->id ^ o->words);
   st_fill_words(o->pay, 0, w, id);
-  c->count++;
-  c->idxor ^= id;
-  c->idsum += id;
+  st_census_add(&c->live, id);
   atomic_fetch_add(&g_born, 1);
   return o;
-}
-
-static void forget(struct ctx *c, const struct obj *o) {
-  c->count--;
-  c->idxor ^= o->id;
-  c->idsum -= o->id;
 }
 
 
@@ -270,7 +260,7 @@ static ST_NOINLINE void op_move(struct ctx *c) {
   int src = random_place(c, 1), dst = random_place(c, 0);
   if (src < 0 || dst < 0) return;
   struct obj *o = *place(c, src);
-  if (chain_check(c, o, place_kind(src), src, NULL, NULL) < 0) return;
+  if (chain_check(c, o, place_kind(src), src, NULL) < 0) return;
   put(c, src, NULL);
   work(c); /* the chain is reachable only from `o` now */
   if (!obj_ok(c, o, "moved object", src)) return;
@@ -297,8 +287,8 @@ static ST_NOINLINE void op_nest(struct ctx *c) {
   int src = random_place(c, 1), dst = random_place(c, 1);
   if (src < 0 || dst < 0 || src == dst) return;
   struct obj *o = *place(c, src), *head = *place(c, dst);
-  int lo = chain_check(c, o, place_kind(src), src, NULL, NULL);
-  int ld = chain_check(c, head, place_kind(dst), dst, NULL, NULL);
+  int lo = chain_check(c, o, place_kind(src), src, NULL);
+  int ld = chain_check(c, head, place_kind(dst), dst, NULL);
   if (lo < 0 || ld < 0 || lo + ld > MAXCHAIN) return;
   struct obj *last = chain_last(head);
   if (st_below(&c->rng, 2)) {
@@ -319,7 +309,7 @@ static ST_NOINLINE void op_rotate(struct ctx *c) {
   int p = random_place(c, 1);
   if (p < 0) return;
   struct obj *head = *place(c, p);
-  int n = chain_check(c, head, place_kind(p), p, NULL, NULL);
+  int n = chain_check(c, head, place_kind(p), p, NULL);
   if (n < 2) return;
   if (st_below(&c->rng, 3) == 0) {
     int dst = random_place(c, 0);
@@ -350,14 +340,14 @@ static ST_NOINLINE void op_hold(struct ctx *c) {
     int p = random_place(c, 1);
     if (p < 0 || p >= NHEAP + NGLOB) continue; /* not from the local slots */
     struct obj *o = *place(c, p);
-    if (chain_check(c, o, place_kind(p), p, NULL, NULL) < 0) return;
+    if (chain_check(c, o, place_kind(p), p, NULL) < 0) return;
     hold[i] = o;
     put(c, p, NULL);
   }
   g_sink += st_garbage(&c->rng, 64 << 10, 64 << 10);
   for (int i = 0; i < n; i++) {
     if (!hold[i]) continue;
-    if (chain_check(c, hold[i], "held chain", i, NULL, NULL) < 0) return;
+    if (chain_check(c, hold[i], "held chain", i, NULL) < 0) return;
     int dst = random_place(c, 0);
     if (dst < 0) abort(); /* fewer objects than places: cannot happen */
     put(c, dst, hold[i]);
@@ -369,14 +359,14 @@ static ST_NOINLINE void op_hold(struct ctx *c) {
  * add a new chain in an empty place when there are too few objects. */
 static ST_NOINLINE void op_replace(struct ctx *c) {
   int p;
-  if (c->count < TARGET_OBJS) {
+  if (c->live.count < TARGET_OBJS) {
     p = random_place(c, 0);
   } else {
     p = random_place(c, 1);
     if (p < 0) return;
     struct obj *o = *place(c, p);
-    if (chain_check(c, o, place_kind(p), p, NULL, NULL) < 0) return;
-    for (; o; o = o->kid) forget(c, o);
+    if (chain_check(c, o, place_kind(p), p, NULL) < 0) return;
+    for (; o; o = o->kid) st_census_remove(&c->live, o->id);
     put(c, p, NULL);
   }
   if (p < 0) return;
@@ -451,7 +441,7 @@ static void *worker(void *arg) {
   c.rng.s = st_seed() * 31 + (uint64_t)tid * 0x1234567;
   c.loc = loc;
   c.st = state_new(&c);
-  while (c.count < TARGET_OBJS) op_replace(&c);
+  while (c.live.count < TARGET_OBJS) op_replace(&c);
   verify_all(&c, "initial");
   long n = 0;
   while (!atomic_load(&g_stop)) {
@@ -464,7 +454,7 @@ static void *worker(void *arg) {
   verify_all(&c, "after gc_collect");
   if (tid == 0)
     fprintf(stderr, "stress_mutate: thread 0: %ld operations, %llu objects, %s stores\n", n,
-            (unsigned long long)c.count, c.plain ? "plain" : "GC_STORE");
+            (unsigned long long)c.live.count, c.plain ? "plain" : "GC_STORE");
   return NULL;
 }
 

@@ -1,6 +1,7 @@
 /*
  * stress_util.h - helpers shared by the stress tests: hashing, a small PRNG,
- * pointer hiding, garbage generation, stack scrubbing, statistics.
+ * pointer hiding, garbage generation, stack scrubbing, a census of a live
+ * set, statistics.
  *
  * The stress tests look for premature frees. Every live object carries a
  * checksum of its contents (and of its children's checksums); lots of garbage
@@ -296,6 +297,44 @@ static ST_NOINLINE ST_UNUSED long st_tree_check(const struct st_node *root, uint
     bad++;
   }
   return bad;
+}
+
+/* ---- Census of a live set ---------------------------------------------------- */
+
+/* A shadow of a set of objects: how many, and the xor and the sum of their
+ * ids (an object lost or counted twice changes at least one of them). A test
+ * keeps one in libc memory, updated as objects are born and forgotten, and
+ * compares it with one taken by walking its structures. */
+typedef struct st_census {
+  uint64_t count, idxor, idsum;
+} st_census_t;
+
+static inline void st_census_add(st_census_t *c, uint64_t id) {
+  c->count++;
+  c->idxor ^= id;
+  c->idsum += id;
+}
+
+static inline void st_census_remove(st_census_t *c, uint64_t id) {
+  c->count--;
+  c->idxor ^= id;
+  c->idsum -= id;
+}
+
+/* 1 if a and b have the same ids (by xor and sum), whatever their counts. */
+static inline int st_census_same_ids(const st_census_t *a, const st_census_t *b) {
+  return a->idxor == b->idxor && a->idsum == b->idsum;
+}
+
+/* 1 if a and b agree in count and ids. */
+static inline int st_census_same(const st_census_t *a, const st_census_t *b) {
+  return a->count == b->count && st_census_same_ids(a, b);
+}
+
+/* "same" or "differs", for a report of a census mismatch: the id set of a
+ * against b's. */
+static inline ST_UNUSED const char *st_census_idset(const st_census_t *a, const st_census_t *b) {
+  return st_census_same_ids(a, b) ? "same" : "differs";
 }
 
 /* ---- Statistics and time ----------------------------------------------------- */
