@@ -20,7 +20,8 @@ static struct {
   int nwait;            /* written atomically under lock; read without it as a hint */
   int holders;          /* protected by lock: assists holding taken work */
   bool done;            /* protected by lock */
-} work = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, NULL, 0, 0, 0, false};
+  uint64_t phase;       /* protected by lock: number of the current phase */
+} work = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, NULL, 0, 0, 0, false, 0};
 
 uint64_t tc_gcwork_sys(void) { return workbuf_alloc.sys; }
 
@@ -78,12 +79,29 @@ static tc_workbuf_t *get_full_wait(void) {
   return NULL;
 }
 
-void tc_gcwork_begin_phase(int nproc) {
+uint64_t tc_gcwork_begin_phase(int nproc) {
   pthread_mutex_lock(&work.lock);
   work.nproc = nproc;
   __atomic_store_n(&work.nwait, 0, __ATOMIC_RELAXED);
   work.done = false;
+  uint64_t phase = ++work.phase;
   pthread_mutex_unlock(&work.lock);
+  return phase;
+}
+
+bool tc_gcwork_join(uint64_t phase) {
+  pthread_mutex_lock(&work.lock);
+  bool ok = !work.done && work.phase == phase;
+  if (ok) work.nproc++;
+  pthread_mutex_unlock(&work.lock);
+  return ok;
+}
+
+int tc_gcwork_markers(void) {
+  pthread_mutex_lock(&work.lock);
+  int n = work.nproc;
+  pthread_mutex_unlock(&work.lock);
+  return n;
 }
 
 void tc_gcwork_init(tc_gcwork_t *w) {

@@ -9,7 +9,10 @@
  *
  * Termination: a marker that runs dry waits on the global list; when all
  * nproc markers are waiting and the list is empty, marking is done. The
- * count and the list are under one mutex, so the test is exact.
+ * count and the list are under one mutex, so the test is exact. A marker
+ * may join a running phase (it raises nproc under the same mutex), and one
+ * that comes after the end finds it over: a helper that wakes late never
+ * holds up a phase that the others have finished.
  * Go: runtime/mgcwork.go.
  */
 #ifndef TC_GCWORK_H
@@ -44,8 +47,17 @@ typedef struct tc_gcwork {
   uintptr_t pipe[TC_SHADE_PIPE];
 } tc_gcwork_t;
 
-/* Resets the termination state for a phase with nproc markers. */
-void tc_gcwork_begin_phase(int nproc);
+/* Resets the termination state for a phase with nproc markers; returns the
+ * phase's number. More may join it (tc_gcwork_join) until it is over. */
+uint64_t tc_gcwork_begin_phase(int nproc);
+/* Joins phase `phase` as one more marker, which must then run until
+ * tc_gcwork_get fails. False if that phase is over or another has begun
+ * since (checkmark.c runs phases of its own): the caller must leave the
+ * queue alone. */
+bool tc_gcwork_join(uint64_t phase);
+/* The markers of the current (or last) phase: nproc plus those that joined.
+ * Final once the phase is over. */
+int tc_gcwork_markers(void);
 void tc_gcwork_init(tc_gcwork_t *w);
 /* Flushes w's buffers to the global list (both, even if partial). */
 void tc_gcwork_flush(tc_gcwork_t *w);

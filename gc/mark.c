@@ -50,7 +50,9 @@ static struct {
   int nhelpers;              /* helper threads running */
   pthread_t helpers[TC_MAX_PROCS];
   sem_t start, done;
-  int nactive;               /* helpers taking part in this phase */
+  sem_t late;                /* a post per helper that woke after its phase ended */
+  int late_owed;             /* posts of late helpers not yet collected */
+  uint64_t phase;            /* tc_gcwork phase the helpers are woken for */
   uint64_t bytes_marked;     /* atomic; summed by helpers and mutators */
   uint64_t scan_bytes;       /* atomic */
   uint64_t helper_ns;        /* atomic; helpers' busy time, concurrent phases */
@@ -311,6 +313,10 @@ static void *helper_main(void *arg) {
   pthread_sigmask(SIG_BLOCK, &all, NULL);
   for (;;) {
     while (sem_wait(&mk.start) != 0) {}
+    if (!tc_gcwork_join(mk.phase)) { /* the others finished the phase meanwhile */
+      sem_post(&mk.late);
+      continue;
+    }
     uint64_t t0 = tc_nanotime();
     tc_gcwork_t w;
     tc_gcwork_init(&w);
@@ -328,6 +334,8 @@ void tc_mark_prepare(void) {
   if (mk.nhelpers == 0) {
     sem_init(&mk.start, 0, 0);
     sem_init(&mk.done, 0, 0);
+    sem_init(&mk.late, 0, 0);
+    mk.late_owed = 0;
   }
   while (mk.nhelpers < tc_options.procs - 1) {
     if (tc_os_thread_start(helper_main, &mk.helpers[mk.nhelpers]) != 0)
@@ -339,16 +347,26 @@ void tc_mark_prepare(void) {
 void tc_mark_after_fork_child(void) { mk.nhelpers = 0; }
 
 /* Drains the global queue with the coordinator (w, duty) and nhelp helpers
- * until every participant runs dry. */
+ * until every participant runs dry. A helper joins when it wakes; one that
+ * wakes after the others ran dry leaves at once, so a pause never waits for
+ * a helper's wake-up (up to milliseconds on a loaded machine), only for the
+ * helpers that joined to finish. A late helper's leaving is collected at the
+ * next phase's start, before any new helper is woken. */
 static void run_phase(tc_gcwork_t *w, int nhelp, duty_t *duty, bool concurrent) {
   if (nhelp > mk.nhelpers) nhelp = mk.nhelpers;
+  for (; mk.late_owed > 0; mk.late_owed--)
+    while (sem_wait(&mk.late) != 0) {}
   mk.concurrent_phase = concurrent;
   work_flush(w);
-  tc_gcwork_begin_phase(1 + nhelp);
+  /* The helpers' posts of start are all collected (late ones above), so a
+   * helper that wakes from this one reads this phase's number. */
+  mk.phase = tc_gcwork_begin_phase(1);
   for (int i = 0; i < nhelp; i++) sem_post(&mk.start);
   drain(w, duty, concurrent);
-  for (int i = 0; i < nhelp; i++)
+  int joined = tc_gcwork_markers() - 1;
+  for (int i = 0; i < joined; i++)
     while (sem_wait(&mk.done) != 0) {}
+  mk.late_owed += nhelp - joined;
 }
 
 /* ---- roots --------------------------------------------------------------- */

@@ -8,10 +8,13 @@
  * to the global list where get (of the same or another tc_gcwork_t) finds
  * it; and four threads processing a forest of implicit binary trees, sharing
  * work through the global list and tc_gcwork_balance, each terminate and
- * together process every node exactly once.
+ * together process every node exactly once; a marker that joins a running
+ * phase holds it open until it runs dry, and one that comes after the end
+ * is turned away.
  */
 #include <pthread.h>
 #include <sched.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <tricolor.h>
@@ -303,6 +306,89 @@ TEST(four_markers_nothing_to_do) {
   }
   free(visits);
   alarm(0);
+}
+
+/* ---- markers joining a running phase --------------------------------- */
+
+static long now_us(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec * 1000000L + ts.tv_nsec / 1000;
+}
+
+struct joiner {
+  uint64_t phase;
+  bool joined;
+  volatile int state; /* 1: joined, 2: its work flushed */
+  long flushed_at, got, finished_at;
+};
+
+/* Joins, holds back work for a while, flushes it, then drains. */
+static void *joiner_main(void *arg) {
+  struct joiner *j = arg;
+  j->joined = tc_gcwork_join(j->phase);
+  if (!j->joined) return NULL;
+  tc_gcwork_t w;
+  tc_gcwork_init(&w);
+  __atomic_store_n(&j->state, 1, __ATOMIC_RELEASE);
+  usleep(50000);
+  for (uintptr_t i = 0; i < 1000; i++) tc_gcwork_put(&w, 0x1000 + i * 16, 16);
+  j->flushed_at = now_us();
+  tc_gcwork_flush(&w);
+  __atomic_store_n(&j->state, 2, __ATOMIC_RELEASE);
+  tc_workentry_t e;
+  while (tc_gcwork_get(&w, &e)) j->got++;
+  j->finished_at = now_us();
+  tc_gcwork_dispose(&w);
+  return NULL;
+}
+
+TEST(join_holds_phase_open_until_joiner_is_dry) {
+  uint64_t phase = tc_gcwork_begin_phase(1);
+  CHECK_EQ(tc_gcwork_markers(), 1);
+  struct joiner j = {.phase = phase};
+  pthread_t th;
+  CHECK_OR_RETURN(pthread_create(&th, NULL, joiner_main, &j) == 0);
+  while (__atomic_load_n(&j.state, __ATOMIC_ACQUIRE) == 0) sched_yield();
+  CHECK_EQ(tc_gcwork_markers(), 2);
+  /* The joiner holds work it has not published: this marker, dry, must
+   * wait for it rather than end the phase. */
+  tc_gcwork_t w;
+  tc_gcwork_init(&w);
+  tc_workentry_t e;
+  long got = 0;
+  while (tc_gcwork_get(&w, &e)) got++;
+  long ended_at = now_us();
+  tc_gcwork_dispose(&w);
+  pthread_join(th, NULL);
+  CHECK(j.joined);
+  CHECK(ended_at >= j.flushed_at);
+  CHECK_EQ(got + j.got, 1000);
+  CHECK_EQ(tc_gcwork_markers(), 2);
+}
+
+TEST(join_after_the_end_fails) {
+  uint64_t phase = tc_gcwork_begin_phase(1);
+  tc_gcwork_t w;
+  tc_gcwork_init(&w);
+  tc_gcwork_put(&w, 0x1000, 16);
+  tc_workentry_t e;
+  long got = 0;
+  while (tc_gcwork_get(&w, &e)) got++;
+  CHECK_EQ(got, 1);
+  tc_gcwork_dispose(&w);
+  /* Over: a late marker is turned away and the count stays final. */
+  CHECK(!tc_gcwork_join(phase));
+  CHECK_EQ(tc_gcwork_markers(), 1);
+  /* A new phase takes its own joiners, not the last one's: a helper woken
+   * for a phase that has ended must not join the next (checkmark.c runs
+   * one of its own right after mark termination). */
+  uint64_t next = tc_gcwork_begin_phase(1);
+  CHECK(next != phase);
+  CHECK(!tc_gcwork_join(phase));
+  CHECK_EQ(tc_gcwork_markers(), 1);
+  CHECK(tc_gcwork_join(next));
+  CHECK_EQ(tc_gcwork_markers(), 2);
 }
 
 CHECK_MAIN()
