@@ -98,14 +98,14 @@ void tc_assist_alloc(tc_thread_t *t) {
     }
     if (stolen) t->assist_bytes += 1 + (int64_t)(bpw * (double)stolen);
     /* In chunks: each is a no-stop region, which a stop would wait for. */
-    uint64_t done = 0, w0 = tc_thread_cputime();
+    uint64_t done = 0;
     bool found = true;
     while (found && done < want - stolen && tc_gc_marking()) {
-      uint64_t got = 0;
-      found = tc_mark_assist_work(want - stolen - done, &got);
+      uint64_t got = 0, ns = 0;
+      found = tc_mark_assist_work(want - stolen - done, &got, &ns);
       done += got;
+      busy += ns;
     }
-    busy += tc_thread_cputime() - w0;
     if (done) t->assist_bytes += 1 + (int64_t)(bpw * (double)done);
     if (t->assist_bytes >= 0) break;
     /* In debt and nothing left to scan: the background workers hold the

@@ -745,9 +745,10 @@ void tc_mark_shade_range(uintptr_t lo, uintptr_t hi) {
 
 /* ---- mark assists -------------------------------------------------------- */
 
-bool tc_mark_assist_work(uint64_t budget, uint64_t *scanned) {
+bool tc_mark_assist_work(uint64_t budget, uint64_t *scanned, uint64_t *cpu_ns) {
   tc_thread_t *t = tc_thread_tls;
   *scanned = 0;
+  *cpu_ns = 0;
   if (t == NULL) return false;
   if (budget > TC_ASSIST_MAX_BYTES) budget = TC_ASSIST_MAX_BYTES;
   bool found = false;
@@ -780,7 +781,8 @@ bool tc_mark_assist_work(uint64_t budget, uint64_t *scanned) {
     tc_atomic_add_relaxed(&mk.scan_bytes, w.scan_bytes);
     tc_atomic_add_relaxed(&mk.work_done, w.scan_bytes);
     tc_gcwork_dispose(&w);
-    tc_atomic_add_relaxed(&mk.assist_ns, tc_thread_cputime() - t0);
+    *cpu_ns = tc_thread_cputime() - t0;
+    tc_atomic_add_relaxed(&mk.assist_ns, *cpu_ns);
   }
   tc_thread_nostop_exit(t);
   return found;

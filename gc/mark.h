@@ -89,10 +89,12 @@ void tc_mark_terminate(tc_mark_result_t *out);
  * termination waits for it and finds its results flushed; the gray work it
  * holds keeps the phase open (tc_gcwork_assist_done). At most
  * TC_ASSIST_MAX_BYTES per call (64 KiB, tens of microseconds), since a
- * stop of the world waits for the region to end; callers loop. Returns
+ * stop of the world waits for the region to end; callers loop. *cpu_ns
+ * gets the thread CPU time the call spent (two clock reads, each a system
+ * call: callers use this rather than reading the clock again). Returns
  * false when no gray work was found. */
 #define TC_ASSIST_MAX_BYTES ((uint64_t)64 << 10)
-bool tc_mark_assist_work(uint64_t budget, uint64_t *scanned);
+bool tc_mark_assist_work(uint64_t budget, uint64_t *scanned, uint64_t *cpu_ns);
 /* Scan work (bytes) done so far in the running mark, roots included, not
  * counting re-scans of written pages (tc_mark_rescan_bytes, this mark's
  * total: the pacer leaves them out of its work measure). */
