@@ -352,10 +352,14 @@ void tc_mark_after_fork_child(void) { mk.nhelpers = 0; }
  * a helper's wake-up (up to milliseconds on a loaded machine), only for the
  * helpers that joined to finish. A late helper's leaving is collected at the
  * next phase's start, before any new helper is woken. */
-static void run_phase(tc_gcwork_t *w, int nhelp, duty_t *duty, bool concurrent) {
-  if (nhelp > mk.nhelpers) nhelp = mk.nhelpers;
+static void collect_late_helpers(void) {
   for (; mk.late_owed > 0; mk.late_owed--)
     while (sem_wait(&mk.late) != 0) {}
+}
+
+static void run_phase(tc_gcwork_t *w, int nhelp, duty_t *duty, bool concurrent) {
+  if (nhelp > mk.nhelpers) nhelp = mk.nhelpers;
+  collect_late_helpers();
   mk.concurrent_phase = concurrent;
   work_flush(w);
   /* The helpers' posts of start are all collected (late ones above), so a
@@ -658,6 +662,9 @@ void tc_mark_concurrent(tc_mark_result_t *out) {
   }
   collect_counters(&w, out);
   tc_gcwork_dispose(&w);
+  /* A helper that woke too late for the last phase is waited for here,
+   * with the world running, not at mark termination's first phase. */
+  collect_late_helpers();
   (void)idle_cpus(); /* the next window starts now */
   uint64_t coord_ns = dp ? duty.busy_ns : tc_nanotime() - t0;
   uint64_t helpers_ns = tc_atomic_exchange_acq_rel(&mk.helper_ns, 0);
