@@ -105,12 +105,8 @@ TC_INLINE void grey(tc_gcwork_t *w, uintptr_t addr) {
 _Static_assert(TC_SHADE_PIPE >= 3 * PIPE_STAGE && (TC_SHADE_PIPE & (TC_SHADE_PIPE - 1)) == 0,
                "the shading pipeline holds three stages, in a power-of-two ring");
 
-TC_INLINE tc_span_t *span_of(uintptr_t v) {
-  return tc_atomic_load_relaxed(&tc_arenas.spans[(v - tc_arenas.lo) >> TC_PAGE_SHIFT]);
-}
-
 TC_INLINE void prefetch_mark_word(uintptr_t v) {
-  tc_span_t *s = span_of(v);
+  tc_span_t *s = tc_span_lookup(v);
   if (s == NULL) return;
   uint64_t *bits = tc_atomic_load_relaxed(&s->mark_bits);
   uint32_t idx = tc_span_object_index(s, v);
@@ -124,7 +120,7 @@ TC_INLINE void pipe_push(tc_gcwork_t *w, uintptr_t v) {
   q[n % TC_SHADE_PIPE] = v;
   __builtin_prefetch(&tc_arenas.spans[(v - tc_arenas.lo) >> TC_PAGE_SHIFT]);
   if (n < PIPE_STAGE) return;
-  tc_span_t *s = span_of(q[(n - PIPE_STAGE) % TC_SHADE_PIPE]);
+  tc_span_t *s = tc_span_lookup(q[(n - PIPE_STAGE) % TC_SHADE_PIPE]);
   if (s) __builtin_prefetch(s);
   if (n < 2 * PIPE_STAGE) return;
   prefetch_mark_word(q[(n - 2 * PIPE_STAGE) % TC_SHADE_PIPE]);
