@@ -175,13 +175,16 @@ static void announce_begun(uint32_t num) {
 }
 
 /* GCMODE=concurrent protects the heap before a mark and lifts the
- * protection after it only where scanned spans live: the marks walk only
- * those chunks (mark.c, collect_scanned), so protecting pointer-free memory
- * would buy write faults and nothing else. Any page state is safe at a
- * mark's start: a write to a protected page marks it written, an
+ * protection after it only where spans of scanned objects live: the marks
+ * walk only those pages (mark.c, collect_scanned), so protecting pointer-free
+ * or free memory would buy write faults and nothing else. Any page state is
+ * safe at a mark's start: a write to a protected page marks it written, an
  * unprotected page counts as written already, and either is reported by
- * the next walk that covers it (a chunk that takes scanned spans during the
- * mark is then re-scanned in full, once). */
+ * the next walk that covers it. Free pages in particular stay as they are:
+ * most were lifted after the last mark, so the spans this mark allocates
+ * there (black) take no write fault until a walk has reported and
+ * re-protected them. The protection before the mark bridges no free gap for
+ * that reason; the lifting after it bridges short ones (TC_WALK_BRIDGE). */
 static void reset_run(uintptr_t lo, uintptr_t hi, void *ctx) {
   (void)ctx;
   tc_dirty_reset(lo, hi);
@@ -192,9 +195,9 @@ static void release_run(uintptr_t lo, uintptr_t hi, void *ctx) {
   tc_dirty_release(lo, hi);
 }
 
-static void dirty_over_scan_chunks(void (*fn)(uintptr_t, uintptr_t, void *)) {
-  tc_mheap_for_scan_chunks(tc_arenas.lo,
-                           tc_arenas.lo + tc_atomic_load_acquire(&tc_arenas.committed), fn, NULL);
+static void dirty_over_scan_runs(void (*fn)(uintptr_t, uintptr_t, void *), uintptr_t bridge) {
+  tc_mheap_for_scan_runs(tc_arenas.lo, tc_arenas.lo + tc_atomic_load_acquire(&tc_arenas.committed),
+                         bridge, fn, NULL);
 }
 
 static void run_cycle(uint32_t num, bool forced) {
@@ -219,7 +222,7 @@ static void run_cycle(uint32_t num, bool forced) {
     tc_mark_stw(&mr);
     mark_done(&rec, &mr);
   } else {
-    if (tc_gc.mode == TC_MODE_CONCURRENT) dirty_over_scan_chunks(reset_run);
+    if (tc_gc.mode == TC_MODE_CONCURRENT) dirty_over_scan_runs(reset_run, 1);
     /* 2. Pause 1. */
     uint64_t t1 = rec.sweep_term_ns = stop_world();
     tc_pacer_start_cycle(t1);
@@ -248,7 +251,7 @@ static void run_cycle(uint32_t num, bool forced) {
   tc_limiter_update(false, num, true);
   tc_assist_wake_all();
   tc_bucket_flush(); /* heap profile: publish the cycle that just ended */
-  if (tc_gc.mode == TC_MODE_CONCURRENT) dirty_over_scan_chunks(release_run);
+  if (tc_gc.mode == TC_MODE_CONCURRENT) dirty_over_scan_runs(release_run, TC_WALK_BRIDGE);
   /* 5. Concurrent sweep; finalizers. */
   tc_sweep_wake();
   tc_finalizer_wake();

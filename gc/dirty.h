@@ -17,8 +17,9 @@
  *     are tracked from their first byte; WP_UNPOPULATED makes pages never
  *     touched count as protected.
  *   - tc_dirty_reset, before a mark: write-protects a range, so its pages
- *     count as unwritten (the cycle passes the chunks of scanned spans,
- *     pagealloc.h; other pages keep whatever state they have, which is safe:
+ *     count as unwritten (the cycle passes the pages of spans in chunks of
+ *     scanned spans, pagealloc.h; other pages, free ones included, keep
+ *     whatever state they have, which is safe:
  *     a protected page becomes written at its next write, an unprotected
  *     one counts as written already).
  *   - tc_dirty_release, after a mark: lifts the protection of a range, so

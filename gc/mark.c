@@ -206,11 +206,12 @@ static void publish_work(tc_gcwork_t *w, uint64_t *published) {
 
 static void rescan_written(uintptr_t start, uintptr_t end, void *ctx);
 
-/* Collects the written pages of [lo, hi) that lie in chunks of scanned spans
- * (pagealloc.h), queueing their re-scans into w: pointer-free spans hold
- * nothing to re-scan, so their page tables are not walked. A page whose
- * chunk is skipped keeps its written state until a walk reaches it, so a
- * chunk that takes scanned spans later is still reported in full. part:
+/* Collects the written pages of [lo, hi) that lie in spans of the chunks of
+ * scanned spans (pagealloc.h), queueing their re-scans into w: pointer-free
+ * spans and free pages hold nothing to re-scan, so their page tables are
+ * not walked. A page skipped keeps its written state until a walk reaches
+ * it, so a chunk that takes scanned spans later, or a span placed on pages
+ * that were free, is still reported in full. part:
  * tc_dirty_collect_part (any marker, mark termination) rather than the
  * coordinator's tc_dirty_collect. */
 typedef struct collect_ctx {
@@ -227,7 +228,7 @@ static void collect_run(uintptr_t lo, uintptr_t hi, void *arg) {
 
 static uint64_t collect_scanned(tc_gcwork_t *w, uintptr_t lo, uintptr_t hi, bool part) {
   collect_ctx_t c = {w, part, 0};
-  tc_mheap_for_scan_chunks(lo, hi, collect_run, &c);
+  tc_mheap_for_scan_runs(lo, hi, TC_WALK_BRIDGE, collect_run, &c);
   return c.pages;
 }
 

@@ -93,11 +93,13 @@ void tc_mheap_free_span(tc_span_t *s) {
   tc_span_delete(s);
 }
 
-void tc_mheap_for_scan_chunks(uintptr_t lo, uintptr_t hi,
-                              void (*fn)(uintptr_t start, uintptr_t end, void *ctx), void *ctx) {
-  uintptr_t p = tc_page_index(lo), limit = tc_page_index(hi), end;
-  while ((p = tc_pagealloc_next_scan_chunks(&tc_mheap.pages, p, limit, &end)) < limit) {
-    fn(tc_page_addr(p), tc_page_addr(end), ctx);
-    p = end;
+void tc_mheap_for_scan_runs(uintptr_t lo, uintptr_t hi, uintptr_t bridge,
+                            void (*fn)(uintptr_t start, uintptr_t end, void *ctx), void *ctx) {
+  uintptr_t p = tc_page_index(lo), limit = tc_page_index(hi), cend, end;
+  while ((p = tc_pagealloc_next_scan_chunks(&tc_mheap.pages, p, limit, &cend)) < limit) {
+    while ((p = tc_pagealloc_next_used(&tc_mheap.pages, p, cend, bridge, &end)) < cend) {
+      fn(tc_page_addr(p), tc_page_addr(end), ctx);
+      p = end;
+    }
   }
 }

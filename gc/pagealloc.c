@@ -13,8 +13,9 @@ static void set_range(uint64_t *bits, uintptr_t first, uintptr_t n, bool v) {
     uintptr_t w = i / 64, b = i % 64;
     uintptr_t take = 64 - b < end - i ? 64 - b : end - i;
     uint64_t mask = (take == 64 ? ~(uint64_t)0 : (((uint64_t)1 << take) - 1)) << b;
-    if (v) bits[w] |= mask;
-    else bits[w] &= ~mask;
+    /* Under the lock, but read without it (tc_pagealloc_next_used). */
+    uint64_t x = tc_atomic_load_relaxed(&bits[w]);
+    tc_atomic_store_relaxed(&bits[w], v ? x | mask : x & ~mask);
     i += take;
   }
 }
@@ -22,7 +23,7 @@ static void set_range(uint64_t *bits, uintptr_t first, uintptr_t n, bool v) {
 /* Index of the first bit >= i whose value is v, or limit. */
 static uintptr_t next_bit(const uint64_t *bits, uintptr_t i, uintptr_t limit, bool v) {
   while (i < limit) {
-    uint64_t w = bits[i / 64];
+    uint64_t w = tc_atomic_load_relaxed(&bits[i / 64]);
     if (!v) w = ~w;
     w &= ~(uint64_t)0 << (i % 64);
     if (w != 0) {
@@ -166,6 +167,24 @@ uintptr_t tc_pagealloc_next_scan_chunks(const tc_pagealloc_t *pa, uintptr_t from
   uintptr_t first = c << TC_CHUNK_SHIFT;
   *end = e << TC_CHUNK_SHIFT < limit ? e << TC_CHUNK_SHIFT : limit;
   return first > from ? first : from;
+}
+
+uintptr_t tc_pagealloc_next_used(const tc_pagealloc_t *pa, uintptr_t from, uintptr_t limit,
+                                 uintptr_t bridge, uintptr_t *end) {
+  uintptr_t first = next_bit(pa->free_bits, from, limit, false);
+  if (first >= limit) return limit;
+  uintptr_t e = first;
+  for (;;) {
+    uintptr_t gap = next_bit(pa->free_bits, e, limit, true);
+    uintptr_t next = next_bit(pa->free_bits, gap, limit, false);
+    if (next >= limit || next - gap >= bridge) {
+      e = gap;
+      break;
+    }
+    e = next;
+  }
+  *end = e;
+  return first;
 }
 
 void tc_pagealloc_grow(tc_pagealloc_t *pa, uintptr_t first, uintptr_t n) {

@@ -9,7 +9,8 @@
  * since the heap grew over them or returned to the OS by the scavenger
  * (scavenge.h). Invariant: scavenged implies free. Allocating a run clears
  * its scavenged bits and says how many it had: those pages come back zeroed.
- * All calls need tc_mheap.lock, except tc_pagealloc_next_scan_chunks.
+ * All calls need tc_mheap.lock, except tc_pagealloc_next_scan_chunks and
+ * tc_pagealloc_next_used.
  * Go: runtime/mpagealloc.go (which adds radix summaries over 4 MiB chunks;
  * a linear word scan is fast enough at our sizes: 1 GiB = 2048 words).
  *
@@ -66,6 +67,14 @@ void tc_pagealloc_free(tc_pagealloc_t *pa, uintptr_t first, uintptr_t n);
  * taken (the caller must not need those). */
 uintptr_t tc_pagealloc_next_scan_chunks(const tc_pagealloc_t *pa, uintptr_t from,
                                         uintptr_t limit, uintptr_t *end);
+/* The first run of pages held by spans in [from, limit): its first page,
+ * its end in *end; limit if none. Free gaps of fewer than bridge pages
+ * between two such runs are taken into the run. Reads the free bits
+ * without the lock, like tc_pagealloc_next_scan_chunks: exact with the
+ * world stopped; while spans come and go a run just taken may be missed
+ * and one just freed included. */
+uintptr_t tc_pagealloc_next_used(const tc_pagealloc_t *pa, uintptr_t from, uintptr_t limit,
+                                 uintptr_t bridge, uintptr_t *end);
 /* Pages [first, first+n) were just committed: free and scavenged. */
 void tc_pagealloc_grow(tc_pagealloc_t *pa, uintptr_t first, uintptr_t n);
 /* The scavenger's side (Go's scavengeOne): takes the highest run of free,

@@ -16,6 +16,11 @@
  * kinds derived from it) checks random allocs of both kinds, frees,
  * scavenger takes and returns, and growth: identical first fit, chunk kinds,
  * used counts, nfree, nscav, both hints' invariants and next_scan_chunks.
+ *
+ * Runs of pages held by spans (tc_pagealloc_next_used, the runs GCMODE=
+ * concurrent protects and walks): exact runs across bitmap words, gaps
+ * bridged only when shorter than the bridge, clipping to [from, limit);
+ * and against the second model, with random bridges.
  */
 #include <stdbool.h>
 
@@ -657,6 +662,80 @@ static int scan_runs(const tc_pagealloc_t *pa, uintptr_t from, uintptr_t limit, 
   return n;
 }
 
+/* Walks [from, limit) with tc_pagealloc_next_used, storing the runs as
+ * (first, end) pairs; returns how many. */
+static int used_runs(const tc_pagealloc_t *pa, uintptr_t from, uintptr_t limit, uintptr_t bridge,
+                     uintptr_t *out, int max) {
+  int n = 0;
+  while (from < limit && n < max) {
+    uintptr_t end = TC_NO_PAGE;
+    uintptr_t first = tc_pagealloc_next_used(pa, from, limit, bridge, &end);
+    if (first >= limit) break;
+    out[2 * n] = first;
+    out[2 * n + 1] = end;
+    n++;
+    if (end <= first) break; /* would not progress */
+    from = end;
+  }
+  return n;
+}
+
+TEST(next_used_exact_runs_and_bridges) {
+  tc_pagealloc_t pa;
+  bool ok = new_pa(&pa, 512);
+  CHECK_OR_RETURN(ok);
+  uintptr_t r[40], end = 12345;
+  /* Nothing held: no run. */
+  CHECK_EQ(tc_pagealloc_next_used(&pa, 0, 512, 1, &end), 512);
+  /* Held: [60, 70) across a word boundary, [73, 74) after a gap of 3,
+   * [80, 128) after a gap of 6, [200, 201), [255, 257) across a word. */
+  CHECK_EQ(tc_pagealloc_alloc(&pa, 512), 0);
+  tc_pagealloc_free(&pa, 0, 60);
+  tc_pagealloc_free(&pa, 70, 3);
+  tc_pagealloc_free(&pa, 74, 6);
+  tc_pagealloc_free(&pa, 128, 72);
+  tc_pagealloc_free(&pa, 201, 54);
+  tc_pagealloc_free(&pa, 257, 255);
+  CHECK_EQ(pa.nfree, 512 - 10 - 1 - 48 - 1 - 2);
+  /* No bridging (bridge 1: a gap of one page is not shorter than 1). */
+  static const uintptr_t exact[10] = {60, 70, 73, 74, 80, 128, 200, 201, 255, 257};
+  CHECK_EQ(used_runs(&pa, 0, 512, 1, r, 20), 5);
+  for (int i = 0; i < 10; i++) CHECK_EQ(r[i], exact[i]);
+  /* Gaps shorter than 4 pages bridged (3), 6 not. */
+  static const uintptr_t b4[8] = {60, 74, 80, 128, 200, 201, 255, 257};
+  CHECK_EQ(used_runs(&pa, 0, 512, 4, r, 20), 4);
+  for (int i = 0; i < 8; i++) CHECK_EQ(r[i], b4[i]);
+  /* A gap exactly as long as the bridge is not bridged; one page shorter is. */
+  CHECK_EQ(used_runs(&pa, 0, 512, 6, r, 20), 4);
+  CHECK_EQ(r[1], 74);
+  CHECK_EQ(used_runs(&pa, 0, 512, 7, r, 20), 3);
+  CHECK_EQ(r[0], 60);
+  CHECK_EQ(r[1], 128);
+  /* A run never ends in a bridged gap: the last run is [255, 257) even
+   * with a bridge longer than what follows. */
+  CHECK_EQ(used_runs(&pa, 0, 512, 1000, r, 20), 1);
+  CHECK_EQ(r[0], 60);
+  CHECK_EQ(r[1], 257);
+  /* Clipped to [from, limit): from inside a run, limit inside a run or a gap. */
+  CHECK_EQ(tc_pagealloc_next_used(&pa, 65, 512, 1, &end), 65);
+  CHECK_EQ(end, 70);
+  CHECK_EQ(tc_pagealloc_next_used(&pa, 0, 66, 1, &end), 60);
+  CHECK_EQ(end, 66);
+  CHECK_EQ(tc_pagealloc_next_used(&pa, 0, 72, 4, &end), 60);
+  CHECK_EQ(end, 70); /* the gap after 70 reaches the limit: not bridged */
+  CHECK_EQ(tc_pagealloc_next_used(&pa, 70, 73, 4, &end), 73);
+  CHECK_EQ(tc_pagealloc_next_used(&pa, 129, 200, 1, &end), 200);
+  CHECK_EQ(tc_pagealloc_next_used(&pa, 257, 512, 1, &end), 512);
+  /* Every held page is in some run, whatever the bridge. */
+  for (uintptr_t bridge = 1; bridge < 80; bridge += 7) {
+    int n = used_runs(&pa, 0, 512, bridge, r, 20);
+    uintptr_t covered = 0;
+    for (int i = 0; i < n; i++)
+      for (uintptr_t p = r[2 * i]; p < r[2 * i + 1]; p++) covered += !tc_pagealloc_is_free(&pa, p, 1);
+    CHECK_EQ(covered, 512 - pa.nfree);
+  }
+}
+
 TEST(next_scan_chunks_exact_runs) {
   tc_pagealloc_t pa;
   bool ok = new_pa(&pa, 10 * CP);
@@ -894,6 +973,24 @@ static uintptr_t km_next_scan(uintptr_t from, uintptr_t limit, uintptr_t *end) {
   return limit;
 }
 
+/* Expected tc_pagealloc_next_used, page by page: pages not free (in a span
+ * or held by the scavenger), gaps shorter than bridge taken in. */
+static uintptr_t km_next_used(uintptr_t from, uintptr_t limit, uintptr_t bridge, uintptr_t *end) {
+  uintptr_t p = from;
+  while (p < limit && km_page[p] == PG_FREE) p++;
+  if (p >= limit) return limit;
+  uintptr_t e = p;
+  for (;;) {
+    while (e < limit && km_page[e] != PG_FREE) e++;
+    uintptr_t g = e;
+    while (g < limit && km_page[g] == PG_FREE) g++;
+    if (g >= limit || g - e >= bridge) break;
+    e = g;
+  }
+  *end = e;
+  return p;
+}
+
 struct krun {
   uintptr_t first, n;
   tc_pagekind_t kind;
@@ -916,7 +1013,7 @@ TEST(random_kinds_against_reference_model) {
   km_derive_chunks();
 
   long mismatches = 0, nalloc[2] = {0, 0}, nfail = 0, nkindfail = 0, nkinddiff = 0;
-  long nfreeops = 0, ntakes = 0, nreturns = 0, nemptied = 0, nswitched = 0, nscanq = 0;
+  long nfreeops = 0, ntakes = 0, nreturns = 0, nemptied = 0, nswitched = 0, nscanq = 0, nusedq = 0;
   int last_kind[MODEL_CHUNKS] = {0}; /* last nonzero kind of each chunk */
   const int OPS = 30000;
   for (int op = 0; op < OPS && mismatches == 0; op++) {
@@ -1086,6 +1183,30 @@ TEST(random_kinds_against_reference_model) {
         }
       }
     }
+    /* next_used over a random range with a random bridge. */
+    {
+      uintptr_t a = rng_below(MODEL_MAX + 1), b = rng_below(MODEL_MAX + 1);
+      uintptr_t bridge = 1 + rng_below(rng_below(2) ? 4 : 40);
+      if (a > b) {
+        uintptr_t t = a;
+        a = b;
+        b = t;
+      }
+      if (b > km_npages) b = km_npages;
+      if (a < b) {
+        uintptr_t end = TC_NO_PAGE, wend = TC_NO_PAGE;
+        uintptr_t got = tc_pagealloc_next_used(&pa, a, b, bridge, &end);
+        uintptr_t want = km_next_used(a, b, bridge, &wend);
+        nusedq += want < b;
+        if (got != want || (want < b && end != wend)) {
+          if (mismatches++ == 0)
+            fprintf(stderr, "op %d: next_used(%lu, %lu, bridge %lu) = %lu end %lu, model %lu end %lu\n",
+                    op, (unsigned long)a, (unsigned long)b, (unsigned long)bridge,
+                    (unsigned long)got, (unsigned long)end, (unsigned long)want,
+                    (unsigned long)wend);
+        }
+      }
+    }
     /* Now and then the bitmaps page by page. */
     if (op % 500 == 0) {
       for (uintptr_t j = 0; j < km_npages; j++) {
@@ -1104,9 +1225,9 @@ TEST(random_kinds_against_reference_model) {
   fprintf(stderr,
           "  allocs scan %ld noscan %ld, refused %ld (by kinds %ld), kind-changed answers %ld,\n"
           "  frees %ld, takes %ld, returns %ld, chunks emptied %ld, switched kind %ld, "
-          "scan runs found %ld, pages %lu\n",
+          "scan runs found %ld, used runs found %ld, pages %lu\n",
           nalloc[0], nalloc[1], nfail, nkindfail, nkinddiff, nfreeops, ntakes, nreturns, nemptied,
-          nswitched, nscanq, (unsigned long)km_npages);
+          nswitched, nscanq, nusedq, (unsigned long)km_npages);
   CHECK(nalloc[SCAN] > 3000);
   CHECK(nalloc[NOSCAN] > 3000);
   CHECK(nfail > 50);
@@ -1118,6 +1239,7 @@ TEST(random_kinds_against_reference_model) {
   CHECK(nemptied > 1000);
   CHECK(nswitched > 500);
   CHECK(nscanq > 1000);
+  CHECK(nusedq > 1000);
   CHECK(km_npages > 2048);
 
   /* Everything back: no kinds left, one free run for either kind. */
