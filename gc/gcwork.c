@@ -190,8 +190,8 @@ bool tc_gcwork_pending(void) {
   return any;
 }
 
-bool tc_gcwork_others_waiting(void) {
-  return __atomic_load_n(&work.nwait, __ATOMIC_RELAXED) > 0;
+bool tc_gcwork_global_empty(void) {
+  return __atomic_load_n(&work.full, __ATOMIC_RELAXED) == NULL; /* racy peek */
 }
 
 void tc_gcwork_balance(tc_gcwork_t *w) {

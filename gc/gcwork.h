@@ -66,9 +66,12 @@ void tc_gcwork_dispose(tc_gcwork_t *w);
 
 void tc_gcwork_put_slow(tc_gcwork_t *w, uintptr_t addr, uintptr_t len);
 bool tc_gcwork_get_slow(tc_gcwork_t *w, tc_workentry_t *out);
-/* Shares half of w's work when other markers are waiting. */
+/* Moves a buffer's worth of w's work (or half of its only buffer) to the
+ * global list. Markers call it whenever the list is empty (Go's gcDrain):
+ * markers waiting for work and mark assists, which take work only from the
+ * list and park in debt when it is empty, then find some. */
 void tc_gcwork_balance(tc_gcwork_t *w);
-bool tc_gcwork_others_waiting(void);
+bool tc_gcwork_global_empty(void);
 /* True if the global list holds work (e.g. flushed by mutators' write
  * barriers between phases). */
 bool tc_gcwork_pending(void);

@@ -294,7 +294,7 @@ static void drain(tc_gcwork_t *w, duty_t *duty, bool coord) {
       }
     }
     if (n % BALANCE_INTERVAL == 0) {
-      if (tc_gcwork_others_waiting()) tc_gcwork_balance(w);
+      if (tc_gcwork_global_empty()) tc_gcwork_balance(w);
       if (duty && !parked) duty_pause(w, &f, duty, &slice_start);
     }
   }

@@ -8,7 +8,9 @@
  * to the global list where get (of the same or another tc_gcwork_t) finds
  * it; and four threads processing a forest of implicit binary trees, sharing
  * work through the global list and tc_gcwork_balance, each terminate and
- * together process every node exactly once; a marker that joins a running
+ * together process every node exactly once; balancing whenever the global
+ * list is empty hands work to a taker that never waits (a mark assist);
+ * a marker that joins a running
  * phase holds it open until it runs dry, and one that comes after the end
  * is turned away.
  */
@@ -169,6 +171,41 @@ TEST(balance_shares_with_the_global_list) {
   tc_gcwork_dispose(&w);
 }
 
+TEST(balance_on_empty_list_feeds_a_taker_that_never_waits) {
+  /* Mark assists take work only with tc_gcwork_try_get_global and never
+   * wait on the list (they park, in debt, when it is empty), so they are
+   * not counted as waiting markers. Markers therefore share whenever the
+   * global list is empty (Go's gcDrain), not only when markers wait. */
+  tc_gcwork_begin_phase(1);
+  tc_gcwork_t marker, assist;
+  tc_gcwork_init(&marker);
+  tc_gcwork_init(&assist);
+  for (uintptr_t i = 0; i < 100; i++) tc_gcwork_put(&marker, i, i);
+  CHECK(tc_gcwork_global_empty());
+  CHECK(!tc_gcwork_try_get_global(&assist)); /* nothing shared yet */
+  if (tc_gcwork_global_empty()) tc_gcwork_balance(&marker);
+  CHECK(!tc_gcwork_global_empty());
+  CHECK(tc_gcwork_try_get_global(&assist));
+  static unsigned char seen[100];
+  memset(seen, 0, sizeof seen);
+  tc_workentry_t e;
+  long from_assist = 0, from_marker = 0, bad = 0;
+  while (tc_gcwork_try_get_local(&assist, &e)) {
+    from_assist++;
+    if (e.addr >= 100 || e.len != e.addr || seen[e.addr]++) bad++;
+  }
+  tc_gcwork_assist_done(&assist, 1);
+  while (tc_gcwork_get(&marker, &e) && from_marker <= 100) {
+    from_marker++;
+    if (e.addr >= 100 || e.len != e.addr || seen[e.addr]++) bad++;
+  }
+  CHECK(from_assist > 0);
+  CHECK_EQ(from_assist + from_marker, 100);
+  CHECK_EQ(bad, 0);
+  tc_gcwork_dispose(&assist);
+  tc_gcwork_dispose(&marker);
+}
+
 /* ---- four markers ------------------------------------------------------ */
 
 /* A forest: tree t (0 <= t < NTREES) has tree_size(t) nodes numbered
@@ -210,7 +247,7 @@ static void *marker_main(void *arg) {
     if (2 * k + 2 < size) tc_gcwork_put(&w, t, 2 * k + 2);
     /* A little work per node so the markers overlap. */
     if ((m->processed & 1023) == 0) sched_yield();
-    if (tc_gcwork_others_waiting()) {
+    if (tc_gcwork_global_empty()) {
       tc_gcwork_balance(&w);
       m->balances++;
     }
