@@ -28,8 +28,8 @@
 #include "thread.h"
 #include "throttle.h"
 
-/* Other markers are offered work, and a fractional worker checks its
- * budget, every this many scanned entries. */
+/* A marker shares work if the global list is empty, and a fractional
+ * worker checks its budget, every this many scanned entries. */
 #define BALANCE_INTERVAL 64
 
 /* The coordinator runs the write throttle's clock every this many entries. */
@@ -38,13 +38,30 @@
 /* A fractional worker over its budget sleeps at most this long at a time. */
 #define FRACTION_SLEEP_MAX_NS 2000000
 
-/* How a marker spends a phase: unlimited (util 0), or as Go's fractional
- * worker, busy at most util of the wall time since start. */
+/* An idle worker looks at the machine's run queues again after this long. */
+#define IDLE_CHECK_NS 200000
+
+/* How a marker spends a phase: unlimited (no duty), or as Go's fractional
+ * worker, busy at most util of the wall time since start. Over that budget
+ * it goes on marking as an idle worker (Go's gcMarkWorkerIdleMode) as long
+ * as the machine has a CPU nothing else is ready to run on, and sleeps
+ * otherwise. Its time is charged to busy_ns or, in idle mode, idle_ns. */
 typedef struct duty {
   double util;
+  int cpus;            /* CPUs the program may use: min(GCPROCS, online) */
   uint64_t start_ns;
   uint64_t busy_ns;
+  uint64_t idle_ns;
+  uint64_t checked_ns; /* when idle mode last found a spare CPU */
+  bool idle;
 } duty_t;
+
+TC_INLINE void duty_charge(duty_t *d, uint64_t ns) {
+  if (d->idle)
+    d->idle_ns += ns;
+  else
+    d->busy_ns += ns;
+}
 
 static struct {
   int nhelpers;              /* helper threads running */
@@ -173,15 +190,32 @@ typedef struct fifo {
   unsigned head, count;
 } fifo_t;
 
-/* A fractional worker over budget: give the work back, sleep. */
+/* Nothing else waits for a CPU: the runnable threads, this one included,
+ * fit the CPUs the program may use. */
+static bool cpu_spare(const duty_t *d) {
+  int r = tc_os_runnable();
+  return r > 0 && r <= d->cpus;
+}
+
+/* A fractional worker's budget check: within budget it goes on; over it,
+ * it marks on in idle mode while a CPU is spare (looking again every
+ * IDLE_CHECK_NS), and otherwise gives its work back and sleeps. */
 static void duty_pause(tc_gcwork_t *w, fifo_t *f, duty_t *d, uint64_t *slice_start) {
   uint64_t now = tc_nanotime();
-  d->busy_ns += now - *slice_start;
+  duty_charge(d, now - *slice_start);
+  *slice_start = now;
   double allowed = d->util * (double)(now - d->start_ns);
   if ((double)d->busy_ns <= allowed) {
-    *slice_start = now;
+    d->idle = false;
     return;
   }
+  if (d->idle && now - d->checked_ns < IDLE_CHECK_NS) return;
+  if (cpu_spare(d)) {
+    d->idle = true;
+    d->checked_ns = now;
+    return;
+  }
+  d->idle = false;
   while (f->count > 0) {
     tc_gcwork_put(w, f->e[f->head].addr, f->e[f->head].len);
     f->head = (f->head + 1) % PREFETCH_FIFO;
@@ -275,7 +309,7 @@ static void drain(tc_gcwork_t *w, duty_t *duty, bool coord) {
     } else if (w->npipe > 0) {
       pipe_flush(w); /* before looking elsewhere, as the FIFO */
     } else {
-      if (duty) duty->busy_ns += tc_nanotime() - slice_start;
+      if (duty) duty_charge(duty, tc_nanotime() - slice_start);
       bool got = tc_gcwork_get(w, &e);
       if (duty) slice_start = tc_nanotime();
       if (!got) break;
@@ -571,27 +605,15 @@ static uint64_t heap_hi(void) {
   return tc_arenas.lo + tc_atomic_load_acquire(&tc_arenas.committed);
 }
 
-/* CPUs the machine left idle since the last call, from /proc/stat (the
- * coordinator's view of Go's idle Ps). Called when a concurrent mark ends
- * (to start the window) and when the next begins, so the window is the
- * time between marks: what the program leaves idle, not what the last
- * mark's workers did. Plain system calls, no stdio. */
+/* CPUs the machine left idle since the last call (the coordinator's view
+ * of Go's idle Ps). Called when a concurrent mark ends (to start the
+ * window) and when the next begins, so the window is the time between
+ * marks: what the program leaves idle, not what the last mark's workers
+ * did. */
 static double idle_cpus(void) {
   static uint64_t last_idle, last_total;
-  int fd = open("/proc/stat", O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return 0;
-  char buf[512];
-  ssize_t n = read(fd, buf, sizeof buf - 1);
-  close(fd);
-  if (n <= 4 || memcmp(buf, "cpu ", 4) != 0) return 0;
-  buf[n] = 0;
-  uint64_t v[8] = {0}, total = 0;
-  char *p = buf + 4;
-  for (int i = 0; i < 8; i++) {
-    v[i] = strtoull(p, &p, 10);
-    total += v[i];
-  }
-  uint64_t idle = v[3] + v[4]; /* idle + iowait */
+  uint64_t idle, total;
+  if (!tc_os_cpu_ticks(&idle, &total)) return 0;
   double cpus = 0;
   if (last_total != 0 && total > last_total)
     cpus = (double)(idle - last_idle) / (double)(total - last_total) * tc_os_ncpu();
@@ -617,7 +639,10 @@ void tc_mark_concurrent(tc_mark_result_t *out) {
     nhelp += nidle;
     out->idle_workers = (uint32_t)nidle;
   }
-  duty_t duty = {.util = frac, .start_ns = tc_nanotime(), .busy_ns = 0};
+  int ncpu = tc_os_ncpu();
+  duty_t duty = {.util = frac,
+                 .cpus = tc_options.procs < ncpu ? tc_options.procs : ncpu,
+                 .start_ns = tc_nanotime()};
   duty_t *dp = frac > 0 ? &duty : NULL;
   bool pages = tc_gc.mode == TC_MODE_CONCURRENT;
   tc_gcwork_t w;
@@ -663,7 +688,7 @@ void tc_mark_concurrent(tc_mark_result_t *out) {
    * with the world running, not at mark termination's first phase. */
   collect_late_helpers();
   (void)idle_cpus(); /* the next window starts now */
-  uint64_t coord_ns = dp ? duty.busy_ns : tc_nanotime() - t0;
+  uint64_t coord_ns = dp ? duty.busy_ns + duty.idle_ns : tc_nanotime() - t0;
   uint64_t helpers_ns = tc_atomic_exchange_acq_rel(&mk.helper_ns, 0);
   out->mark_cpu_ns = coord_ns + helpers_ns;
   out->assist_ns = tc_atomic_exchange_acq_rel(&mk.assist_ns, 0);
@@ -675,6 +700,7 @@ void tc_mark_concurrent(tc_mark_result_t *out) {
   /* Helpers share the helper time evenly; the idle ones are the last. */
   if (nhelp > 0 && out->idle_workers > 0)
     out->idle_ns = helpers_ns / (uint64_t)nhelp * out->idle_workers;
+  out->idle_ns += duty.idle_ns;
 }
 
 /* Write-barrier buffers of the stopped threads. */

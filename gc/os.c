@@ -7,6 +7,9 @@
 #include <pthread.h>
 
 #include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
@@ -50,6 +53,51 @@ void tc_os_free(void *p, size_t n) { munmap(p, n); }
 int tc_os_ncpu(void) {
   long n = sysconf(_SC_NPROCESSORS_ONLN);
   return n < 1 ? 1 : (int)n;
+}
+
+/* One descriptor for the process's life: a pread at offset 0 regenerates
+ * the file, ~1 us. The fourth field is "running/threads". */
+static int loadavg_fd = -1;
+static pthread_once_t loadavg_once = PTHREAD_ONCE_INIT;
+static void loadavg_open(void) { loadavg_fd = open("/proc/loadavg", O_RDONLY | O_CLOEXEC); }
+
+int tc_os_runnable(void) {
+  pthread_once(&loadavg_once, loadavg_open);
+  if (loadavg_fd < 0) return -1;
+  char buf[128];
+  ssize_t n = pread(loadavg_fd, buf, sizeof buf - 1, 0);
+  if (n <= 0) return -1;
+  buf[n] = 0;
+  char *p = buf;
+  for (int field = 0; field < 3; field++) {
+    p = strchr(p, ' ');
+    if (p == NULL) return -1;
+    p++;
+  }
+  char *end;
+  long r = strtol(p, &end, 10);
+  return end == p || *end != '/' ? -1 : (int)r;
+}
+
+/* Idle and total CPU ticks since boot, summed over CPUs (/proc/stat's
+ * first line; idle includes iowait). Plain system calls, no stdio. */
+bool tc_os_cpu_ticks(uint64_t *idle, uint64_t *total) {
+  int fd = open("/proc/stat", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  char buf[512];
+  ssize_t n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (n <= 4 || memcmp(buf, "cpu ", 4) != 0) return false;
+  buf[n] = 0;
+  uint64_t v[8] = {0}, sum = 0;
+  char *p = buf + 4;
+  for (int i = 0; i < 8; i++) {
+    v[i] = strtoull(p, &p, 10);
+    sum += v[i];
+  }
+  *idle = v[3] + v[4];
+  *total = sum;
+  return true;
 }
 
 static uint64_t clock_ns(clockid_t id) {

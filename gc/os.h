@@ -10,6 +10,11 @@
  *                            collector's own: coordinator, markers, sweeper,
  *                            scavenger, finalizer thread); 0 or the error,
  *                            its id in *out when out is not NULL.
+ *   tc_os_runnable()         threads the machine has running or ready to run
+ *                            right now, the caller included (the kernel's
+ *                            nr_running, from /proc/loadavg); -1 if unknown.
+ *   tc_os_cpu_ticks(&idle, &total)  the machine's idle and total CPU time
+ *                            since boot, in clock ticks; false if unknown.
  */
 #ifndef TC_OS_H
 #define TC_OS_H
@@ -25,6 +30,8 @@ void *tc_os_alloc(size_t n);
 void tc_os_free(void *p, size_t n);
 int tc_os_thread_start(void *(*fn)(void *), pthread_t *out);
 int tc_os_ncpu(void);
+int tc_os_runnable(void);
+bool tc_os_cpu_ticks(uint64_t *idle, uint64_t *total);
 uint64_t tc_nanotime(void);   /* monotonic ns */
 uint64_t tc_unixnanos(void);  /* wall clock, Unix ns */
 uint64_t tc_thread_cputime(void); /* calling thread's CPU ns */

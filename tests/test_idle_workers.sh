@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# test_idle_workers.sh SOURCE_DIR BUILD_DIR - idle mark workers (Go's
+# gcMarkWorkerIdleMode) in GCMODE=concurrent, seen through GCTRACE=1's G
+# field (idle-worker CPU time).
+#
+# With GCPROCS=2 on a machine of 2 or more CPUs, the 25% of 2 is a
+# fractional worker at half a CPU; a program with one busy thread leaves
+# the second CPU to it, and over its budget it goes on marking as an idle
+# worker while nothing else is ready to run. BUILD_DIR/tests/trace/
+# trace_workload fast (one thread, allocation outrunning marking) must
+# then show idle time in most lines and a real share of the mark CPU.
+# With GCPROCS=1 the program may use one CPU only: the worker marks idle
+# only while the program's thread is blocked, so idle time stays a small
+# part of the mark CPU.
+#
+# The test runs alone (RUN_SERIAL): another test on the second CPU would
+# leave no CPU idle, and no idle worker may run then.
+set -u
+src=${1:?usage: test_idle_workers.sh SOURCE_DIR BUILD_DIR}
+build=${2:?usage: test_idle_workers.sh SOURCE_DIR BUILD_DIR}
+prog=$build/tests/trace/trace_workload
+. "$(dirname "$0")/harness.sh"
+[ -x "$prog" ] || { bad "$prog not built"; finish; }
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/test_idle_workers.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
+unset GCPERCENT GCMEMLIMIT GCHEAPPROFILE GCPROFILERATE GCCHECKMARK
+
+# sums PROCS: runs the fast workload, prints "lines idle_lines E F G" (ms).
+sums() {
+  local err=$tmp/fast.$1.err
+  if ! GCMODE=concurrent GCPROCS=$1 GCTRACE=1 "$prog" fast >"$tmp/fast.$1.out" 2>"$err"; then
+    echo "failed"
+    return
+  fi
+  awk '/^gc / {
+      split($8, cpu, "[+/]")
+      n++; e += cpu[2]; f += cpu[3]; g += cpu[4]; if (cpu[4] + 0 > 0) k++
+    }
+    END { printf "%d %d %.3f %.3f %.3f\n", n, k, e, f, g }' "$err"
+}
+
+ncpu=$(getconf _NPROCESSORS_ONLN)
+if [ "$ncpu" -ge 2 ]; then
+  read -r n k e f g <<<"$(sums 2)"
+  if [ "$n" = failed ]; then
+    bad "GCPROCS=2: trace_workload fast failed: $(tail -3 "$tmp/fast.2.err")"
+  elif awk -v n="$n" -v k="$k" -v e="$e" -v f="$f" -v g="$g" \
+      'BEGIN { exit !(n >= 10 && k >= n / 2 && g >= 0.1 * (e + f + g)) }'; then
+    ok "GCPROCS=2, one busy thread: idle marking in $k of $n cycles, $g of $(awk -v e="$e" -v f="$f" -v g="$g" 'BEGIN { print e + f + g }') ms mark CPU"
+  else
+    bad "GCPROCS=2, one busy thread: idle marking in $k of $n cycles, idle $g ms, assists $e ms, background $f ms"
+  fi
+else
+  ok "GCPROCS=2 check skipped: $ncpu CPU"
+fi
+
+read -r n k e f g <<<"$(sums 1)"
+if [ "$n" = failed ]; then
+  bad "GCPROCS=1: trace_workload fast failed: $(tail -3 "$tmp/fast.1.err")"
+elif awk -v n="$n" -v e="$e" -v f="$f" -v g="$g" \
+    'BEGIN { exit !(n >= 10 && g <= 0.1 * (e + f + g)) }'; then
+  ok "GCPROCS=1: idle marking $g ms of $(awk -v e="$e" -v f="$f" -v g="$g" 'BEGIN { print e + f + g }') ms mark CPU ($k of $n cycles)"
+else
+  bad "GCPROCS=1: idle marking $g ms, assists $e ms, background $f ms over $n cycles"
+fi
+finish
