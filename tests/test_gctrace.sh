@@ -33,8 +33,7 @@ prog=$build/tests/trace/trace_workload
 . "$(dirname "$0")/harness.sh"
 [ -x "$prog" ] || { bad "$prog not built"; finish; }
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/test_gctrace.XXXXXX")
-trap 'rm -rf "$tmp"' EXIT
+scratch test_gctrace
 unset GCPERCENT GCMEMLIMIT GCPROCS GCHEAPPROFILE GCPROFILERATE GCCHECKMARK
 
 # fmtNSAsMS: 0 | whole ms >= 10 | two significant digits, at most 3 decimals.

@@ -22,8 +22,7 @@ prog=$build/tests/trace/trace_workload
 . "$(dirname "$0")/harness.sh"
 [ -x "$prog" ] || { bad "$prog not built"; finish; }
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/test_idle_workers.XXXXXX")
-trap 'rm -rf "$tmp"' EXIT
+scratch test_idle_workers
 unset GCPERCENT GCMEMLIMIT GCHEAPPROFILE GCPROFILERATE GCCHECKMARK
 
 # sums PROCS: runs the fast workload, prints "lines idle_lines E F G" (ms).

@@ -32,8 +32,7 @@ for p in pprof_sizes pprof_leak; do
   [ -x "$bin/$p" ] || { bad "$bin/$p not built"; finish; }
 done
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/test_pprof.XXXXXX")
-trap 'rm -rf "$tmp"' EXIT
+scratch test_pprof
 export HOME=${HOME:-$tmp}
 export PPROF_TMPDIR=$tmp/pprof-tmp PPROF_BINARY_PATH=$tmp/no-binaries
 unset GCPROFILERATE GCHEAPPROFILE GCPERCENT

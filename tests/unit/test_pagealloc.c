@@ -644,14 +644,24 @@ TEST(multi_chunk_runs_stop_at_the_other_kind) {
   CHECK_EQ(tc_pagealloc_alloc(&pa, 156), 612);
 }
 
-/* Walks [from, limit) with tc_pagealloc_next_scan_chunks, storing the runs
- * as (first, end) pairs; returns how many. */
-static int scan_runs(const tc_pagealloc_t *pa, uintptr_t from, uintptr_t limit, uintptr_t *out,
-                     int max) {
+/* Walks [from, limit) with next (tc_pagealloc_next_used, or next_scan:
+ * tc_pagealloc_next_scan_chunks, which has no bridge), storing the runs as
+ * (first, end) pairs; returns how many. */
+typedef uintptr_t (*next_run_fn)(const tc_pagealloc_t *pa, uintptr_t from, uintptr_t limit,
+                                 uintptr_t bridge, uintptr_t *end);
+
+static uintptr_t next_scan(const tc_pagealloc_t *pa, uintptr_t from, uintptr_t limit,
+                           uintptr_t bridge, uintptr_t *end) {
+  (void)bridge;
+  return tc_pagealloc_next_scan_chunks(pa, from, limit, end);
+}
+
+static int walk_runs(next_run_fn next, const tc_pagealloc_t *pa, uintptr_t from, uintptr_t limit,
+                     uintptr_t bridge, uintptr_t *out, int max) {
   int n = 0;
   while (from < limit && n < max) {
     uintptr_t end = TC_NO_PAGE;
-    uintptr_t first = tc_pagealloc_next_scan_chunks(pa, from, limit, &end);
+    uintptr_t first = next(pa, from, limit, bridge, &end);
     if (first >= limit) break;
     out[2 * n] = first;
     out[2 * n + 1] = end;
@@ -662,22 +672,14 @@ static int scan_runs(const tc_pagealloc_t *pa, uintptr_t from, uintptr_t limit, 
   return n;
 }
 
-/* Walks [from, limit) with tc_pagealloc_next_used, storing the runs as
- * (first, end) pairs; returns how many. */
+static int scan_runs(const tc_pagealloc_t *pa, uintptr_t from, uintptr_t limit, uintptr_t *out,
+                     int max) {
+  return walk_runs(next_scan, pa, from, limit, 0, out, max);
+}
+
 static int used_runs(const tc_pagealloc_t *pa, uintptr_t from, uintptr_t limit, uintptr_t bridge,
                      uintptr_t *out, int max) {
-  int n = 0;
-  while (from < limit && n < max) {
-    uintptr_t end = TC_NO_PAGE;
-    uintptr_t first = tc_pagealloc_next_used(pa, from, limit, bridge, &end);
-    if (first >= limit) break;
-    out[2 * n] = first;
-    out[2 * n + 1] = end;
-    n++;
-    if (end <= first) break; /* would not progress */
-    from = end;
-  }
-  return n;
+  return walk_runs(tc_pagealloc_next_used, pa, from, limit, bridge, out, max);
 }
 
 TEST(next_used_exact_runs_and_bridges) {
