@@ -616,7 +616,8 @@ static double idle_cpus(void) {
   if (!tc_os_cpu_ticks(&idle, &total)) return 0;
   double cpus = 0;
   if (last_total != 0 && total > last_total)
-    cpus = (double)(idle - last_idle) / (double)(total - last_total) * tc_os_ncpu();
+    cpus = (double)(idle - last_idle) / (double)(total - last_total) * tc_os_online_cpus();
+  if (cpus > tc_os_ncpu()) cpus = tc_os_ncpu(); /* idle CPUs outside our mask are not ours */
   last_idle = idle;
   last_total = total;
   return cpus;

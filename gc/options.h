@@ -29,7 +29,7 @@
   X(GCMEMLIMIT, memory_limit, bytes, INT64_MAX, 0, INT64_MAX,                \
     "soft memory limit in bytes (suffixes B, KiB, MiB, GiB, TiB), like GOMEMLIMIT; off = none") \
   X(GCPROCS, procs, int, 0, 1, TC_MAX_PROCS,                                  \
-    "threads used for marking (default: number of CPUs)")                     \
+    "threads used for marking (default: CPUs the process may run on)")                     \
   X(GCSIGSUSPEND, sig_suspend, signal, SIGPWR, 1, 64,                         \
     "signal that stops a thread for a collection")                            \
   X(GCSIGRESTART, sig_restart, signal, SIGXCPU, 1, 64,                        \

@@ -7,6 +7,7 @@
 #include <pthread.h>
 
 #include <errno.h>
+#include <sched.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,6 +52,17 @@ void *tc_os_alloc(size_t n) {
 void tc_os_free(void *p, size_t n) { munmap(p, n); }
 
 int tc_os_ncpu(void) {
+  /* The CPUs of the affinity mask (Go's getproccount): under taskset or a
+   * cpuset the others are online but not ours. */
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof set, &set) == 0) {
+    int n = CPU_COUNT(&set);
+    if (n > 0) return n;
+  }
+  return tc_os_online_cpus();
+}
+
+int tc_os_online_cpus(void) {
   long n = sysconf(_SC_NPROCESSORS_ONLN);
   return n < 1 ? 1 : (int)n;
 }

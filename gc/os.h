@@ -10,6 +10,8 @@
  *                            collector's own: coordinator, markers, sweeper,
  *                            scavenger, finalizer thread); 0 or the error,
  *                            its id in *out when out is not NULL.
+ *   tc_os_ncpu()             CPUs this process may run on (its affinity mask);
+ *                            tc_os_online_cpus() the machine's online CPUs.
  *   tc_os_runnable()         threads the machine has running or ready to run
  *                            right now, the caller included (the kernel's
  *                            nr_running, from /proc/loadavg); -1 if unknown.
@@ -30,6 +32,7 @@ void *tc_os_alloc(size_t n);
 void tc_os_free(void *p, size_t n);
 int tc_os_thread_start(void *(*fn)(void *), pthread_t *out);
 int tc_os_ncpu(void);
+int tc_os_online_cpus(void);
 int tc_os_runnable(void);
 bool tc_os_cpu_ticks(uint64_t *idle, uint64_t *total);
 uint64_t tc_nanotime(void);   /* monotonic ns */

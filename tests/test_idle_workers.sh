@@ -11,7 +11,10 @@
 # then show idle time in most lines and a real share of the mark CPU.
 # With GCPROCS=1 the program may use one CPU only: the worker marks idle
 # only while the program's thread is blocked, so idle time stays a small
-# part of the mark CPU.
+# part of the mark CPU. The same holds, with GCPROCS unset, under
+# `taskset -c 0` on a machine of several CPUs: GCPROCS defaults to the CPUs
+# of the affinity mask (every line says "1 P"), and a CPU outside the mask
+# is never taken for idle.
 #
 # The test runs alone (RUN_SERIAL): another test on the second CPU would
 # leave no CPU idle, and no idle worker may run then.
@@ -25,23 +28,32 @@ prog=$build/tests/trace/trace_workload
 scratch test_idle_workers
 unset GCPERCENT GCMEMLIMIT GCHEAPPROFILE GCPROFILERATE GCCHECKMARK
 
-# sums PROCS: runs the fast workload, prints "lines idle_lines E F G" (ms).
+# sums PROCS [COMMAND...]: runs the fast workload with GCPROCS=PROCS (unset
+# if "-"), under COMMAND if given; prints "lines idle_lines E F G P" (ms; P:
+# the distinct "N P" values of the lines, comma-separated).
 sums() {
-  local err=$tmp/fast.$1.err
-  if ! GCMODE=concurrent GCPROCS=$1 GCTRACE=1 "$prog" fast >"$tmp/fast.$1.out" 2>"$err"; then
+  local procs=$1 err=$tmp/fast.$1.err
+  shift
+  if [ "$procs" = - ]; then
+    if ! env -u GCPROCS GCMODE=concurrent GCTRACE=1 "$@" "$prog" fast >/dev/null 2>"$err"; then
+      echo "failed"
+      return
+    fi
+  elif ! env GCMODE=concurrent GCPROCS="$procs" GCTRACE=1 "$@" "$prog" fast >/dev/null 2>"$err"; then
     echo "failed"
     return
   fi
   awk '/^gc / {
       split($8, cpu, "[+/]")
       n++; e += cpu[2]; f += cpu[3]; g += cpu[4]; if (cpu[4] + 0 > 0) k++
+      p = $(NF - ($NF == "(forced)" ? 2 : 1)); if (!(p in seen)) { seen[p] = 1; ps = ps (ps == "" ? "" : ",") p }
     }
-    END { printf "%d %d %.3f %.3f %.3f\n", n, k, e, f, g }' "$err"
+    END { printf "%d %d %.3f %.3f %.3f %s\n", n, k, e, f, g, ps }' "$err"
 }
 
 ncpu=$(getconf _NPROCESSORS_ONLN)
 if [ "$ncpu" -ge 2 ]; then
-  read -r n k e f g <<<"$(sums 2)"
+  read -r n k e f g _ <<<"$(sums 2)"
   if [ "$n" = failed ]; then
     bad "GCPROCS=2: trace_workload fast failed: $(tail -3 "$tmp/fast.2.err")"
   elif awk -v n="$n" -v k="$k" -v e="$e" -v f="$f" -v g="$g" \
@@ -54,13 +66,27 @@ else
   ok "GCPROCS=2 check skipped: $ncpu CPU"
 fi
 
-read -r n k e f g <<<"$(sums 1)"
-if [ "$n" = failed ]; then
-  bad "GCPROCS=1: trace_workload fast failed: $(tail -3 "$tmp/fast.1.err")"
-elif awk -v n="$n" -v e="$e" -v f="$f" -v g="$g" \
-    'BEGIN { exit !(n >= 10 && g <= 0.1 * (e + f + g)) }'; then
-  ok "GCPROCS=1: idle marking $g ms of $(awk -v e="$e" -v f="$f" -v g="$g" 'BEGIN { print e + f + g }') ms mark CPU ($k of $n cycles)"
+# one_cpu LABEL PROCS [COMMAND...]: the checks of a run limited to one CPU.
+one_cpu() {
+  local label=$1 n k e f g p
+  shift
+  read -r n k e f g p <<<"$(sums "$@")"
+  if [ "$n" = failed ]; then
+    bad "$label: trace_workload fast failed: $(tail -3 "$tmp/fast.$1.err")"
+  elif [ "$p" != 1 ]; then
+    bad "$label: lines say $p P, not 1 P"
+  elif awk -v n="$n" -v e="$e" -v f="$f" -v g="$g" \
+      'BEGIN { exit !(n >= 10 && g <= 0.1 * (e + f + g)) }'; then
+    ok "$label: 1 P, idle marking $g ms of $(awk -v e="$e" -v f="$f" -v g="$g" 'BEGIN { print e + f + g }') ms mark CPU ($k of $n cycles)"
+  else
+    bad "$label: idle marking $g ms, assists $e ms, background $f ms over $n cycles"
+  fi
+}
+
+one_cpu "GCPROCS=1" 1
+if [ "$ncpu" -ge 2 ] && command -v taskset >/dev/null 2>&1; then
+  one_cpu "taskset -c 0, GCPROCS unset" - taskset -c 0
 else
-  bad "GCPROCS=1: idle marking $g ms, assists $e ms, background $f ms over $n cycles"
+  ok "taskset check skipped: $ncpu CPU or no taskset"
 fi
 finish

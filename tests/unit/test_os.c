@@ -1,12 +1,15 @@
 /*
  * test_os.c - the OS seam's views of the machine's CPUs (gc/os.h), which the
- * mark workers read: tc_os_runnable (the kernel's count of threads running
+ * mark workers read: tc_os_ncpu (the CPUs of the affinity mask, at most the
+ * online ones, exactly one after pinning to CPU 0); tc_os_runnable (the
+ * kernel's count of threads running
  * or ready to run, from /proc/loadavg) must count the caller and threads
  * that spin; tc_os_cpu_ticks (/proc/stat) must give idle <= total, both
  * monotonic, the total growing while a thread spins. Lower bounds only:
  * other processes may run on the machine at any time.
  */
 #include <pthread.h>
+#include <sched.h>
 #include <time.h>
 
 #include <tricolor.h>
@@ -33,6 +36,23 @@ static void spin_for_ms(long ms) {
   uint64_t end = tc_nanotime() + (uint64_t)ms * 1000000u;
   while (tc_nanotime() < end) {
   }
+}
+
+TEST(ncpu_follows_the_affinity_mask) {
+  int all = tc_os_online_cpus();
+  CHECK(all >= 1);
+  CHECK(tc_os_ncpu() >= 1);
+  CHECK(tc_os_ncpu() <= all);
+  cpu_set_t old, one;
+  CHECK_OR_RETURN(sched_getaffinity(0, sizeof old, &old) == 0);
+  CPU_ZERO(&one);
+  CPU_SET(0, &one);
+  if (!CPU_ISSET(0, &old)) return; /* CPU 0 not ours to pin to */
+  CHECK_OR_RETURN(sched_setaffinity(0, sizeof one, &one) == 0);
+  CHECK_EQ(tc_os_ncpu(), 1);
+  CHECK_EQ(tc_os_online_cpus(), all);
+  CHECK_EQ(sched_setaffinity(0, sizeof old, &old), 0);
+  CHECK_EQ(tc_os_ncpu(), CPU_COUNT(&old));
 }
 
 TEST(runnable_counts_the_caller) {
