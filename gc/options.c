@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cgroup.h"
 #include "error.h"
 #include "fixalloc.h"
 #include "os.h"
@@ -152,7 +153,12 @@ void tc_options_init(void) {
   TC_OPTIONS(TC_OPTION_READ)
 #undef TC_OPTION_READ
   if (tc_options.procs == 0) {
+    /* Go 1.25's GOMAXPROCS default: the CPUs of the affinity mask, or the
+     * cgroup's CPU limit rounded up if lower (at least 2). */
     int n = tc_os_ncpu();
+    int limit = tc_cgroup_cpu_limit();
+    if (limit > 0 && limit < 2) limit = 2;
+    if (limit > 0 && limit < n) n = limit;
     tc_options.procs = n > TC_MAX_PROCS ? TC_MAX_PROCS : n;
   }
   if (tc_options.sig_suspend == tc_options.sig_restart) {

@@ -12,7 +12,8 @@
  * GOMEMLIMIT; "off" = INT64_MAX). Values are read once
  * by tc_options_init() at start; a malformed or out-of-range value prints one
  * line naming the variable and the value, and the default is used.
- * Default 0 for GCPROCS means "number of CPUs".
+ * Default 0 for GCPROCS means Go 1.25's GOMAXPROCS default: the CPUs of the
+ * affinity mask, or the cgroup's CPU limit rounded up if lower, at least 2.
  */
 #ifndef TC_OPTIONS_H
 #define TC_OPTIONS_H
@@ -29,7 +30,8 @@
   X(GCMEMLIMIT, memory_limit, bytes, INT64_MAX, 0, INT64_MAX,                \
     "soft memory limit in bytes (suffixes B, KiB, MiB, GiB, TiB), like GOMEMLIMIT; off = none") \
   X(GCPROCS, procs, int, 0, 1, TC_MAX_PROCS,                                  \
-    "threads used for marking (default: CPUs the process may run on)")                     \
+    "threads used for marking (default: CPUs of the affinity mask, or the cgroup's CPU limit " \
+    "if lower, at least 2)")                                                  \
   X(GCSIGSUSPEND, sig_suspend, signal, SIGPWR, 1, 64,                         \
     "signal that stops a thread for a collection")                            \
   X(GCSIGRESTART, sig_restart, signal, SIGXCPU, 1, 64,                        \
