@@ -5,7 +5,10 @@
 #   BENCH_RUNS=N      runs per (benchmark, allocator), default 5
 #   BENCH_TIMEOUT=S   seconds before one run is killed, default 300
 #   BENCH_ONLY=LIST   space-separated subset of the benchmark names below
-#   BENCH_ALLOCS=LIST space-separated subset of tricolor boehm malloc mimalloc
+#   BENCH_ALLOCS=LIST space-separated subset of tricolor tricolor-stw boehm
+#                     malloc mimalloc (tricolor-MODE: the tricolor binaries
+#                     run with GCMODE=MODE; plain tricolor is the default
+#                     mode, concurrent)
 #
 # Runs are interleaved: round r runs every benchmark once for every allocator,
 # the allocator order rotated each round, so a noisy phase of the (shared,
@@ -16,7 +19,9 @@
 #
 # Targets (docs/performance.md): GCBench wall time <= 0.8x Boehm's at equal
 # work, 1 and 2 threads; GCBench peak RSS <= Boehm's; churn throughput >=
-# glibc malloc+free. PASS/MISS is printed per target, but benchmarks are not
+# glibc malloc+free. They are checked for tricolor's default mode; the
+# stop-the-world mode's ratios (Boehm's default is stop-the-world too) are
+# printed beside them. PASS/MISS is printed per target, but benchmarks are not
 # tests: the exit status is 0 whatever the numbers (2 only for bad usage).
 set -u
 
@@ -41,10 +46,10 @@ if [ -n "${BENCH_ONLY:-}" ]; then
 fi
 
 ALLOCS=""
-for a in ${BENCH_ALLOCS:-tricolor boehm malloc mimalloc}; do
+for a in ${BENCH_ALLOCS:-tricolor tricolor-stw boehm malloc mimalloc}; do
   missing=""
   for prog in binary_trees churn; do
-    [ -x "$BIN/${prog}_$a" ] || missing="$missing ${prog}_$a"
+    [ -x "$BIN/${prog}_${a%%-*}" ] || missing="$missing ${prog}_${a%%-*}"
   done
   if [ -n "$missing" ]; then
     echo "note: skipping allocator '$a': not built ($BIN/:$missing)" >&2
@@ -86,9 +91,15 @@ echo
 # One run: append "bench alloc status wall_ms peak_rss_kb mops cpu_ms" to $RAW.
 run_one() {
   local name=$1 prog=$2 args=$3 alloc=$4
-  local exe="$BIN/${prog}_$alloc" status wall rss mops cpu
+  local exe="$BIN/${prog}_${alloc%%-*}" status wall rss mops cpu
+  local mode=${alloc#tricolor-}
+  [ "$mode" = "$alloc" ] && mode=""
   # shellcheck disable=SC2086  # args are words on purpose
-  timeout "$TIMEOUT" "$exe" $args >"$RAW.out" 2>"$RAW.err"
+  if [ -n "$mode" ]; then
+    GCMODE=$mode timeout "$TIMEOUT" "$exe" $args >"$RAW.out" 2>"$RAW.err"
+  else
+    timeout "$TIMEOUT" "$exe" $args >"$RAW.out" 2>"$RAW.err"
+  fi
   status=$?
   if [ $status -eq 0 ] && grep -q "wall_ms=" "$RAW.out"; then
     wall=$(sed -n 's/.*wall_ms=\([0-9.]*\).*/\1/p' "$RAW.out" | head -1)
@@ -146,16 +157,16 @@ MED=$(awk '
                  (mops[k] ~ /-/ || mops[k] == "") ? "-" : fmt(median(mops[k]), "%.2f"),
                  (cpu[k] ~ /-/ || cpu[k] == "") ? "-" : fmt(median(cpu[k]), "%.1f") } }' "$RAW")
 
-printf '%-16s %-9s %5s %10s %19s %10s %12s %8s\n' benchmark allocator runs "wall ms" "min-max ms" "CPU ms" \
+printf '%-16s %-12s %5s %10s %19s %10s %12s %8s\n' benchmark allocator runs "wall ms" "min-max ms" "CPU ms" \
   "peak RSS MB" "Mops/s"
 echo "$MED" | while read -r b a ok fail wm wmin wmax rm mm cm; do
   runs="$ok/$((ok + fail))"
   if [ "$ok" -eq 0 ]; then
-    printf '%-16s %-9s %5s %10s\n' "$b" "$a" "$runs" "FAILED"
+    printf '%-16s %-12s %5s %10s\n' "$b" "$a" "$runs" "FAILED"
     continue
   fi
   rmb=$(awk -v k="$rm" 'BEGIN { printf "%.1f", k / 1024 }')
-  printf '%-16s %-9s %5s %10.1f %19s %10s %12s %8s\n' "$b" "$a" "$runs" "$wm" "$wmin-$wmax" "$cm" "$rmb" "$mm"
+  printf '%-16s %-12s %5s %10.1f %19s %10s %12s %8s\n' "$b" "$a" "$runs" "$wm" "$wmin-$wmax" "$cm" "$rmb" "$mm"
 done
 echo
 
@@ -191,6 +202,11 @@ for t in 1t 2t; do
 done
 echo
 echo "Other ratios (information, no target):"
+for t in 1t 2t; do
+  ratio "GCBench $t wall, tricolor-stw / Boehm" "$(field gcbench_$t tricolor-stw 5)" "$(field gcbench_$t boehm 5)"
+  ratio "GCBench $t peak RSS, tricolor-stw / Boehm" "$(field gcbench_$t tricolor-stw 8)" "$(field gcbench_$t boehm 8)"
+  ratio "GCBench $t wall, tricolor / tricolor-stw" "$(field gcbench_$t tricolor 5)" "$(field gcbench_$t tricolor-stw 5)"
+done
 for t in 1t 2t; do
   ratio "GCBench $t wall, tricolor / glibc malloc+free" "$(field gcbench_$t tricolor 5)" "$(field gcbench_$t malloc 5)"
   ratio "GCBench $t wall, tricolor / mimalloc" "$(field gcbench_$t tricolor 5)" "$(field gcbench_$t mimalloc 5)"
