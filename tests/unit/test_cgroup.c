@@ -9,6 +9,9 @@
  * off the path), a path outside the mount's root, escaped spaces, no cpu
  * controller, too small a buffer. Also that the live call does not fail.
  */
+#include <stdio.h>
+#include <string.h>
+
 #include <tricolor.h>
 
 #include "check.h"
@@ -39,21 +42,30 @@ TEST(cfs_quota_and_period) {
   CHECK_EQ(tc_cgroup_parse_cfs("200000\n", "\n"), 0);
 }
 
+/* The directory found for (cgroup, mountinfo) is want, of version; want
+ * NULL: none is found. */
+static bool finds(const char *cg, const char *mi, const char *want, int version) {
+  char dir[256];
+  int v = 0;
+  bool found = tc_cgroup_cpu_dir(cg, mi, dir, sizeof dir, &v);
+  if (!want) return !found;
+  if (!found) fprintf(stderr, "  nothing found, want %s\n", want);
+  else if (strcmp(dir, want) != 0 || v != version)
+    fprintf(stderr, "  found %s (v%d), want %s (v%d)\n", dir, v, want, version);
+  return found && strcmp(dir, want) == 0 && v == version;
+}
+
 static const char *MI_V2 =
     "22 1 0:21 / /proc rw,nosuid - proc proc rw\n"
     "30 23 0:26 / /sys/fs/cgroup rw,nosuid,nodev,noexec,relatime shared:4 - cgroup2 cgroup2 "
     "rw,nsdelegate,memory_recursiveprot\n";
 
 TEST(v2_only) {
-  char dir[256];
-  int v = 0;
-  CHECK(tc_cgroup_cpu_dir("0::/user.slice/app.scope\n", MI_V2, dir, sizeof dir, &v));
-  CHECK_EQ(v, 2);
-  CHECK(strcmp(dir, "/sys/fs/cgroup/user.slice/app.scope") == 0);
-  CHECK(tc_cgroup_cpu_dir("0::/\n", MI_V2, dir, sizeof dir, &v));
-  CHECK(strcmp(dir, "/sys/fs/cgroup/") == 0);
+  CHECK(finds("0::/user.slice/app.scope\n", MI_V2, "/sys/fs/cgroup/user.slice/app.scope", 2));
+  CHECK(finds("0::/\n", MI_V2, "/sys/fs/cgroup/", 2));
   /* Too small a buffer. */
   char small[10];
+  int v = 0;
   CHECK(!tc_cgroup_cpu_dir("0::/user.slice/app.scope\n", MI_V2, small, sizeof small, &v));
 }
 
@@ -66,49 +78,33 @@ TEST(hybrid_prefers_the_v1_cpu_hierarchy) {
       "33 31 0:30 / /sys/fs/cgroup/cpuacct rw,relatime - cgroup cgroup rw,cpuacct\n"
       "34 31 0:31 / /sys/fs/cgroup/cpuset rw,relatime - cgroup cgroup rw,cpuset\n"
       "41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw\n";
-  char dir[256];
-  int v = 0;
-  CHECK(tc_cgroup_cpu_dir(cg, mi, dir, sizeof dir, &v));
-  CHECK_EQ(v, 1);
-  CHECK(strcmp(dir, "/sys/fs/cgroup/cpu/batch") == 0);
+  CHECK(finds(cg, mi, "/sys/fs/cgroup/cpu/batch", 1));
 }
 
 TEST(v1_comounted_and_namespaced) {
-  const char *cg = "5:cpu,cpuacct:/docker/abc\n0::/\n";
   /* Inside the container's cgroup namespace the mount's root is its cgroup. */
   const char *mi =
       "40 31 0:33 /docker/abc /sys/fs/cgroup/cpu,cpuacct ro,nosuid master:17 - cgroup cgroup "
       "rw,cpu,cpuacct\n";
-  char dir[256];
-  int v = 0;
-  CHECK(tc_cgroup_cpu_dir(cg, mi, dir, sizeof dir, &v));
-  CHECK_EQ(v, 1);
-  CHECK(strcmp(dir, "/sys/fs/cgroup/cpu,cpuacct") == 0);
+  CHECK(finds("5:cpu,cpuacct:/docker/abc\n0::/\n", mi, "/sys/fs/cgroup/cpu,cpuacct", 1));
   /* A cgroup below the mount's root. */
-  CHECK(tc_cgroup_cpu_dir("5:cpu,cpuacct:/docker/abc/sub\n", mi, dir, sizeof dir, &v));
-  CHECK(strcmp(dir, "/sys/fs/cgroup/cpu,cpuacct/sub") == 0);
+  CHECK(finds("5:cpu,cpuacct:/docker/abc/sub\n", mi, "/sys/fs/cgroup/cpu,cpuacct/sub", 1));
   /* Outside it (or a sibling sharing its prefix): not visible there. */
-  CHECK(!tc_cgroup_cpu_dir("5:cpu,cpuacct:/docker/other\n", mi, dir, sizeof dir, &v));
-  CHECK(!tc_cgroup_cpu_dir("5:cpu,cpuacct:/docker/abcd\n", mi, dir, sizeof dir, &v));
+  CHECK(finds("5:cpu,cpuacct:/docker/other\n", mi, NULL, 0));
+  CHECK(finds("5:cpu,cpuacct:/docker/abcd\n", mi, NULL, 0));
   /* "cpuacct" alone or "cpuset" is not the cpu controller. */
   const char *mi2 = "34 31 0:31 / /sys/fs/cgroup/cpuset rw - cgroup cgroup rw,cpuset\n";
-  CHECK(!tc_cgroup_cpu_dir("3:cpuset:/\n2:cpuacct:/\n", mi2, dir, sizeof dir, &v));
+  CHECK(finds("3:cpuset:/\n2:cpuacct:/\n", mi2, NULL, 0));
 }
 
 TEST(escaped_mount_point) {
-  const char *mi = "30 23 0:26 / /mnt/cg\\040two rw - cgroup2 cgroup2 rw\n";
-  char dir[256];
-  int v = 0;
-  CHECK(tc_cgroup_cpu_dir("0::/a\n", mi, dir, sizeof dir, &v));
-  CHECK(strcmp(dir, "/mnt/cg two/a") == 0);
+  CHECK(finds("0::/a\n", "30 23 0:26 / /mnt/cg\\040two rw - cgroup2 cgroup2 rw\n", "/mnt/cg two/a", 2));
 }
 
 TEST(nothing_to_find) {
-  char dir[256];
-  int v = 0;
-  CHECK(!tc_cgroup_cpu_dir("", MI_V2, dir, sizeof dir, &v));
-  CHECK(!tc_cgroup_cpu_dir("0::/x\n", "22 1 0:21 / /proc rw - proc proc rw\n", dir, sizeof dir, &v));
-  CHECK(!tc_cgroup_cpu_dir("garbage\n", "garbage\n", dir, sizeof dir, &v));
+  CHECK(finds("", MI_V2, NULL, 0));
+  CHECK(finds("0::/x\n", "22 1 0:21 / /proc rw - proc proc rw\n", NULL, 0));
+  CHECK(finds("garbage\n", "garbage\n", NULL, 0));
 }
 
 TEST(live_limit_is_sane) {
