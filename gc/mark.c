@@ -48,7 +48,7 @@
  * otherwise. Its time is charged to busy_ns or, in idle mode, idle_ns. */
 typedef struct duty {
   double util;
-  int cpus;            /* CPUs the program may use: min(GCPROCS, online) */
+  int cpus;            /* CPUs the program may use: min(GCPROCS, affinity mask) */
   uint64_t start_ns;
   uint64_t busy_ns;
   uint64_t idle_ns;

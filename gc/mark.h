@@ -21,8 +21,11 @@
  *     new objects are allocated black (mcentral.c, alloc.c).
  *   tc_mark_concurrent (world running): Go's 25% of GCPROCS as dedicated
  *     helper threads plus one fractional worker (the coordinator, duty-
- *     cycled), and idle workers on CPUs the machine left idle since the
- *     last cycle (/proc/stat), drain the gray queue. Then, round after round: concurrent mode
+ *     cycled; over its budget it marks on as an idle worker while the
+ *     runnable threads fit the CPUs, /proc/loadavg), and idle workers on
+ *     CPUs the machine left idle since the last cycle (/proc/stat), drain
+ *     the gray queue; markers share work whenever the global list is empty,
+ *     for assists. Then, round after round: concurrent mode
  *     collects the heap pages written meanwhile (dirty.h) and re-scans the
  *     marked slots on them (only the written part of each); barrier mode
  *     picks up what write barriers flushed. Rounds stop when a round leaves
