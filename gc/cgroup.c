@@ -3,11 +3,9 @@
  */
 #include "cgroup.h"
 
-#include <fcntl.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "os.h"
 
@@ -155,28 +153,11 @@ int tc_cgroup_parse_cfs(const char *quota, const char *period) {
   return ceil_div(q, p);
 }
 
-/* The contents of path, NUL-terminated, in buf; false if unreadable or
- * larger than n - 1. */
+/* The whole of path in buf (n bytes), NUL-terminated; false if unreadable
+ * or possibly cut short. */
 static bool read_text(const char *path, char *buf, size_t n) {
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return false;
-  size_t have = 0;
-  for (;;) {
-    ssize_t r = read(fd, buf + have, n - 1 - have);
-    if (r < 0) {
-      close(fd);
-      return false;
-    }
-    if (r == 0) break;
-    have += (size_t)r;
-    if (have == n - 1) {
-      close(fd);
-      return false;
-    }
-  }
-  close(fd);
-  buf[have] = 0;
-  return true;
+  ssize_t r = tc_os_read_file(path, buf, n);
+  return r >= 0 && (size_t)r < n - 1;
 }
 
 int tc_cgroup_cpu_limit(void) {

@@ -1,6 +1,9 @@
 /*
- * os.c - the OS seam (see os.h for each verb's contract). Only this file,
- * stw.c, thread.c, roots.c and dirty.c make system calls.
+ * os.c - the OS seam (see os.h for each verb's contract): memory mappings,
+ * clocks, threads, CPU counts and /proc reads. System calls with a single
+ * user stay with it: the stop protocol's signals (stw.c, thread.c), dirty
+ * tracking (dirty.c), futex waits (assist.c, throttle.c), markers' sleeps
+ * (mark.c), the sweeper's scheduling (sweep.c), madvise (scavenge.c).
  */
 #include "os.h"
 
@@ -91,16 +94,31 @@ int tc_os_runnable(void) {
   return end == p || *end != '/' ? -1 : (int)r;
 }
 
-/* Idle and total CPU ticks since boot, summed over CPUs (/proc/stat's
- * first line; idle includes iowait). Plain system calls, no stdio. */
-bool tc_os_cpu_ticks(uint64_t *idle, uint64_t *total) {
-  int fd = open("/proc/stat", O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return false;
-  char buf[512];
-  ssize_t n = read(fd, buf, sizeof buf - 1);
+ssize_t tc_os_read_file(const char *path, char *buf, size_t n) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  size_t have = 0;
+  while (have < n - 1) {
+    ssize_t r = read(fd, buf + have, n - 1 - have);
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) {
+      close(fd);
+      return -1;
+    }
+    if (r == 0) break;
+    have += (size_t)r;
+  }
   close(fd);
+  buf[have] = 0;
+  return (ssize_t)have;
+}
+
+/* Idle and total CPU ticks since boot, summed over CPUs (/proc/stat's
+ * first line; idle includes iowait). */
+bool tc_os_cpu_ticks(uint64_t *idle, uint64_t *total) {
+  char buf[512];
+  ssize_t n = tc_os_read_file("/proc/stat", buf, sizeof buf);
   if (n <= 4 || memcmp(buf, "cpu ", 4) != 0) return false;
-  buf[n] = 0;
   uint64_t v[8] = {0}, sum = 0;
   char *p = buf + 4;
   for (int i = 0; i < 8; i++) {

@@ -15,6 +15,9 @@
  *   tc_os_runnable()         threads the machine has running or ready to run
  *                            right now, the caller included (the kernel's
  *                            nr_running, from /proc/loadavg); -1 if unknown.
+ *   tc_os_read_file(path, buf, n)  up to n - 1 bytes of a file into buf,
+ *                            NUL-terminated (plain system calls, no stdio, no
+ *                            allocation); the length read, or -1.
  *   tc_os_cpu_ticks(&idle, &total)  the machine's idle and total CPU time
  *                            since boot, in clock ticks; false if unknown.
  */
@@ -22,6 +25,7 @@
 #define TC_OS_H
 
 #include <pthread.h>
+#include <sys/types.h>
 
 #include "base.h"
 
@@ -35,6 +39,7 @@ int tc_os_ncpu(void);
 int tc_os_online_cpus(void);
 int tc_os_runnable(void);
 bool tc_os_cpu_ticks(uint64_t *idle, uint64_t *total);
+ssize_t tc_os_read_file(const char *path, char *buf, size_t n);
 uint64_t tc_nanotime(void);   /* monotonic ns */
 uint64_t tc_unixnanos(void);  /* wall clock, Unix ns */
 uint64_t tc_thread_cputime(void); /* calling thread's CPU ns */

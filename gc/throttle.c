@@ -3,11 +3,9 @@
  */
 #include "throttle.h"
 
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "atomic.h"
 #include "cycle.h"
@@ -57,12 +55,7 @@ void tc_throttle_tighten(void) {
 static uint64_t thread_faults(pid_t tid) {
   char path[64], buf[512];
   snprintf(path, sizeof path, "/proc/self/task/%d/stat", (int)tid);
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return UINT64_MAX;
-  ssize_t n = read(fd, buf, sizeof buf - 1);
-  close(fd);
-  if (n <= 0) return UINT64_MAX;
-  buf[n] = 0;
+  if (tc_os_read_file(path, buf, sizeof buf) <= 0) return UINT64_MAX;
   /* The command name may hold spaces and parentheses: fields start after
    * the last ')'. Then: state ppid pgrp session tty_nr tpgid flags minflt. */
   char *p = strrchr(buf, ')');
