@@ -326,6 +326,21 @@ struct run {
   uintptr_t first, n;
 };
 
+/* What to free of a live run of *rn pages at *rfirst: the whole run (true:
+ * the caller drops it) or, one time in four, its head or tail (the run keeps
+ * the rest). The pages to free in *first, *n. */
+static bool pick_part(uintptr_t *rfirst, uintptr_t *rn, uintptr_t *first, uintptr_t *n) {
+  *first = *rfirst;
+  *n = *rn;
+  if (*rn < 2 || rng_below(4) != 0) return true;
+  uintptr_t part = 1 + rng_below(*rn - 1);
+  if (rng_below(2)) *rfirst += part;
+  else *first = *rfirst + *rn - part;
+  *n = part;
+  *rn -= part;
+  return false;
+}
+
 TEST(random_against_reference_model) {
   tc_pagealloc_t pa;
   bool ok = new_pa(&pa, 0);
@@ -377,22 +392,8 @@ TEST(random_against_reference_model) {
       /* Free a random live run, whole or in part. */
       nfreeops++;
       int i = (int)rng_below((uintptr_t)nlive);
-      struct run *v = &live[i];
-      uintptr_t first = v->first, n = v->n;
-      if (n > 1 && rng_below(4) == 0) {
-        /* Free the head or the tail of the run; keep the rest live. */
-        uintptr_t part = 1 + rng_below(n - 1);
-        if (rng_below(2)) {
-          first = v->first;
-          v->first += part;
-        } else {
-          first = v->first + v->n - part;
-        }
-        n = part;
-        v->n -= part;
-      } else {
-        live[i] = live[--nlive];
-      }
+      uintptr_t first, n;
+      if (pick_part(&live[i].first, &live[i].n, &first, &n)) live[i] = live[--nlive];
       tc_pagealloc_free(&pa, first, n);
       for (uintptr_t j = first; j < first + n; j++) {
         if (model_free[j] && mismatches++ == 0)
@@ -1099,17 +1100,8 @@ TEST(random_kinds_against_reference_model) {
       /* Free a random live run, whole or its head or tail. */
       nfreeops++;
       int i = (int)rng_below((uintptr_t)nlive);
-      struct krun *v = &live[i];
-      uintptr_t first = v->first, n = v->n;
-      if (n > 1 && rng_below(4) == 0) {
-        uintptr_t part = 1 + rng_below(n - 1);
-        if (rng_below(2)) v->first += part;
-        else first = v->first + v->n - part;
-        n = part;
-        v->n -= part;
-      } else {
-        live[i] = live[--nlive];
-      }
+      uintptr_t first, n;
+      if (pick_part(&live[i].first, &live[i].n, &first, &n)) live[i] = live[--nlive];
       tc_pagealloc_free(&pa, first, n);
       for (uintptr_t j = first; j < first + n; j++) {
         if (km_page[j] == PG_FREE || km_page[j] == PG_HELD) {
