@@ -58,6 +58,29 @@ void tc_mcentral_put_swept(tc_mcentral_t *c, tc_span_t *s) {
   tc_mutex_unlock(&c->lock);
 }
 
+bool tc_mcentral_put_empty(tc_mcentral_t *c, tc_span_t *s) {
+  TC_ASSERT(!s->large && s->alloc_count == 0);
+  uint64_t cap = TC_EMPTY_KEEP_BYTES / (s->npages << TC_PAGE_SHIFT);
+  tc_mutex_lock(&c->lock);
+  bool kept = c->empty.n < (cap ? cap : 1);
+  if (kept) tc_spanlist_push_locked(&c->empty, s);
+  tc_mutex_unlock(&c->lock);
+  return kept;
+}
+
+void tc_mcentral_free_empty(void) {
+  for (unsigned i = 0; i < TC_NUM_SPAN_CLASSES; i++) {
+    tc_mcentral_t *c = &tc_mcentral[i];
+    while (c->empty.first != NULL) { /* racy peek; popped under the lock */
+      tc_mutex_lock(&c->lock);
+      tc_span_t *s = tc_spanlist_pop_locked(&c->empty);
+      tc_mutex_unlock(&c->lock);
+      if (s == NULL) break;
+      tc_mheap_free_span(s);
+    }
+  }
+}
+
 /* Pops an unswept span and acquires it for sweeping, or NULL. */
 static tc_span_t *pop_unswept_locked(tc_spanlist_t *l, uint32_t sg) {
   tc_span_t *s;
@@ -75,6 +98,7 @@ static tc_span_t *pop_unswept_locked(tc_spanlist_t *l, uint32_t sg) {
 static tc_span_t *find_span_swept(tc_mcentral_t *c, uint32_t sg) {
   tc_mutex_lock(&c->lock);
   tc_span_t *s = tc_spanlist_pop_locked(&c->partial[tc_swept_index(sg)]);
+  if (s == NULL) s = tc_spanlist_pop_locked(&c->empty);
   if (s) {
     tc_mutex_unlock(&c->lock);
     return s;

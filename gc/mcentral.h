@@ -6,7 +6,12 @@
  * every cycle: partial[sg/2 % 2] is swept, partial[1 - sg/2 % 2] unswept, so
  * advancing sweepgen by 2 makes every swept span unswept at once (Go).
  * Large-object spans live in the full lists of classes 0 and 1 (scan,
- * noscan) so the sweeper finds them.
+ * noscan) so the sweeper finds them. A fifth list, empty, holds swept spans
+ * without objects only while the coordinator lifts the page protection
+ * after a concurrent-mode mark (sweep.h, tc_sweep_range): allocating threads
+ * take them before they sweep anything themselves, and what nobody took is
+ * freed to the page heap when the lifting ends (tc_mcentral_free_empty).
+ * Outside that pass the empty lists are empty.
  *
  * Locking: one mutex per mcentral (no global lock on refills); list fields of
  * spans are protected by it. Mutators call in only from no-stop regions.
@@ -30,6 +35,7 @@ typedef struct tc_mcentral {
   tc_spanclass_t spanclass;
   tc_spanlist_t partial[2]; /* spans with free slots */
   tc_spanlist_t full[2];    /* spans without free slots (and large spans) */
+  tc_spanlist_t empty;      /* swept spans without objects (see header) */
 } TC_ALIGNED(TC_CACHELINE) tc_mcentral_t;
 
 extern tc_mcentral_t tc_mcentral[TC_NUM_SPAN_CLASSES];
@@ -54,5 +60,19 @@ void tc_mcentral_uncache_span(tc_mcentral_t *c, tc_span_t *s);
 
 /* Puts a swept span the caller owns on the swept partial or full list. */
 void tc_mcentral_put_swept(tc_mcentral_t *c, tc_span_t *s);
+
+/* What a class's empty list may hold: more than its allocating threads use
+ * while one step of the lifting is done (GCBench: ~40 spans of 8 KiB per
+ * 2 MiB step), little against what other classes and the scavenger might
+ * want meanwhile. */
+#define TC_EMPTY_KEEP_BYTES ((uintptr_t)1 << 20)
+
+/* Puts a swept span without objects that the caller owns on the empty list,
+ * unless the list already holds TC_EMPTY_KEEP_BYTES of spans: then returns
+ * false and the caller frees it. */
+bool tc_mcentral_put_empty(tc_mcentral_t *c, tc_span_t *s);
+
+/* Frees every span left on the empty lists to the page heap. */
+void tc_mcentral_free_empty(void);
 
 #endif

@@ -7,6 +7,7 @@
 #include <sched.h>
 #include <signal.h>
 
+#include "arena.h"
 #include "atomic.h"
 #include "error.h"
 #include "mcentral.h"
@@ -33,6 +34,11 @@ static struct {
 void tc_sweep_begin(void) { tc_atomic_add_acq_rel(&sw.active, 1); }
 void tc_sweep_end(void) { tc_atomic_sub_acq_rel(&sw.active, 1); }
 
+/* What becomes of a span once swept: the caller keeps it (PRESERVE), or it
+ * goes to its class's lists, an empty one back to the page heap (LIST) or
+ * onto the class's empty list while there is room (KEEP_EMPTY). */
+typedef enum { SWEEP_LIST, SWEEP_PRESERVE, SWEEP_KEEP_EMPTY } sweep_to_t;
+
 static bool sweep_large(tc_span_t *s, bool preserve, uint32_t sg) {
   bool live = (s->mark_bits[0] & 1) && !(s->freed_bits[0] & 1);
   if (!live) {
@@ -50,12 +56,12 @@ static bool sweep_large(tc_span_t *s, bool preserve, uint32_t sg) {
   return false;
 }
 
-bool tc_span_sweep(tc_span_t *s, bool preserve) {
+static bool sweep_span(tc_span_t *s, sweep_to_t to) {
   uint32_t sg = tc_mheap_sweepgen();
   if (TC_DEBUG >= 1 && tc_atomic_load_relaxed(&s->sweepgen) != sg - 1)
     tc_throw("sweeping span 0x%lx with sweepgen %u (heap %u)", (unsigned long)s->base,
              s->sweepgen, sg);
-  if (s->large) return sweep_large(s, preserve, sg);
+  if (s->large) return sweep_large(s, to == SWEEP_PRESERVE, sg);
   uint32_t live = 0;
   bool sampled = tc_atomic_load_relaxed(&s->nsampled) != 0;
   for (uint32_t i = 0; i < s->nwords; i++) {
@@ -82,13 +88,21 @@ bool tc_span_sweep(tc_span_t *s, bool preserve) {
   tc_atomic_store_release(&s->free_index, 0);
   tc_span_refill_cache(s, 0);
   if (nfreed) s->needzero = 1;
-  if (live == 0 && !preserve) {
+  if (live == 0 && to != SWEEP_PRESERVE) {
+    if (to == SWEEP_KEEP_EMPTY) {
+      tc_atomic_store_release(&s->sweepgen, sg);
+      if (tc_mcentral_put_empty(&tc_mcentral[s->spanclass], s)) return false;
+    }
     tc_mheap_free_span(s);
     return true;
   }
   tc_atomic_store_release(&s->sweepgen, sg);
-  if (!preserve) tc_mcentral_put_swept(&tc_mcentral[s->spanclass], s);
+  if (to != SWEEP_PRESERVE) tc_mcentral_put_swept(&tc_mcentral[s->spanclass], s);
   return false;
+}
+
+bool tc_span_sweep(tc_span_t *s, bool preserve) {
+  return sweep_span(s, preserve ? SWEEP_PRESERVE : SWEEP_LIST);
 }
 
 /* Pops and acquires an unswept span of class i, or NULL. */
@@ -124,6 +138,53 @@ static uintptr_t sweep_one_span(uint32_t sg) {
   /* Everything was swept (or is being swept by someone active). */
   tc_atomic_store_release(&sw.drained_gen, sg);
   return 0;
+}
+
+/* Acquires s, found through the span map, if it is on an unswept list of
+ * its class. The descriptor may be stale by now (swept, freed, reused):
+ * descriptors are never unmapped, and a span is taken only if it is on its
+ * class's unswept list, checked under that list's lock. */
+static bool acquire_listed(tc_span_t *s, uint32_t sg) {
+  if (tc_atomic_load_acquire(&s->sweepgen) != sg - 2) return false;
+  unsigned sc = __atomic_load_n(&s->spanclass, __ATOMIC_RELAXED);
+  if (sc >= TC_NUM_SPAN_CLASSES) return false;
+  tc_mcentral_t *c = &tc_mcentral[sc];
+  unsigned u = tc_unswept_index(sg);
+  tc_mutex_lock(&c->lock);
+  /* Read atomically: a stale descriptor may be on another class's list. */
+  tc_spanlist_t *l = __atomic_load_n(&s->list, __ATOMIC_RELAXED);
+  bool listed = l == &c->partial[u] || l == &c->full[u];
+  if (listed) tc_spanlist_remove_locked(s);
+  tc_mutex_unlock(&c->lock);
+  if (!listed) return false;
+  uint32_t want = sg - 2;
+  if (!tc_atomic_cas_acq_rel(&s->sweepgen, &want, sg - 1))
+    tc_throw("span 0x%lx on an unswept list has sweepgen %u (heap %u)",
+             (unsigned long)s->base, want, sg);
+  return true;
+}
+
+uintptr_t tc_sweep_range(uintptr_t lo, uintptr_t hi) {
+  uint32_t sg = tc_mheap_sweepgen();
+  uintptr_t a = lo;
+  while (a < hi) {
+    tc_span_t *s = tc_span_lookup(a);
+    uintptr_t next = a + TC_PAGE_SIZE;
+    if (s != NULL) {
+      /* Racy reads, checked again by acquire_listed under the lock. */
+      uintptr_t base = __atomic_load_n(&s->base, __ATOMIC_RELAXED);
+      uintptr_t end = base + (__atomic_load_n(&s->npages, __ATOMIC_RELAXED) << TC_PAGE_SHIFT);
+      if (base <= a && end > a) next = end;
+      if (base == a && end > hi) return a;
+      if (base == a && tc_atomic_load_relaxed(&s->state) == TC_SPAN_INUSE) {
+        tc_sweep_begin();
+        if (acquire_listed(s, sg)) sweep_span(s, SWEEP_KEEP_EMPTY);
+        tc_sweep_end();
+      }
+    }
+    a = next;
+  }
+  return hi;
 }
 
 uintptr_t tc_sweep_one(void) {
@@ -166,7 +227,16 @@ bool tc_sweep_done(void) {
   return tc_atomic_load_acquire(&sw.active) == 0;
 }
 
-void tc_sweep_start_cycle(void) { sw.next_class = 0; }
+void tc_sweep_start_cycle(void) {
+  sw.next_class = 0;
+  /* The spans of an empty list are swept for the generation that just
+   * ended: left listed, they would never be swept again. */
+  if (TC_DEBUG >= 1)
+    for (unsigned i = 0; i < TC_NUM_SPAN_CLASSES; i++)
+      if (tc_mcentral[i].empty.first != NULL)
+        tc_throw("sweep generation ends with span 0x%lx on the empty list of class %u",
+                 (unsigned long)tc_mcentral[i].empty.first->base, i);
+}
 
 /* ---- background sweeper -------------------------------------------------- */
 

@@ -7,6 +7,12 @@
  *   - the allocation slow path, for the span class it needs (mcentral.c);
  *   - large allocations, which sweep pages before growing the heap;
  *   - the background sweeper thread (SCHED_IDLE), through tc_sweep_one;
+ *   - in GCMODE=concurrent, the coordinator right after a mark, in address
+ *     order, each part of the heap just after lifting its page protection
+ *     (tc_sweep_range, cycle.c): spans left without objects stay on an
+ *     empty list of their class for the time of that pass (mcentral.h),
+ *     so allocating threads take spans whose pages they can write without
+ *     a fault;
  *   - the next cycle's starter, which finishes whatever is left before it
  *     stops the world (sweep termination), and gc_collect.
  * Sweeping a span: (mark & ~freed) becomes the alloc bitmap, the mark and
@@ -32,6 +38,12 @@ void tc_sweep_end(void);
  * to its mcentral's swept lists or back to the heap. Returns true if the span
  * was freed. */
 bool tc_span_sweep(tc_span_t *s, bool preserve);
+
+/* Sweeps, in address order, the spans that begin in [lo, hi) and are on
+ * their class's unswept lists (not cached); keeps empty ones on their
+ * class's empty list while it has room. Returns hi, or the base of a span
+ * that runs past hi, left for the caller's next range. */
+uintptr_t tc_sweep_range(uintptr_t lo, uintptr_t hi);
 
 /* Sweeps one unswept span; returns its page count, 0 when none is left. */
 uintptr_t tc_sweep_one(void);
