@@ -16,6 +16,9 @@
 # of the affinity mask (every line says "1 P"), and a CPU outside the mask
 # is never taken for idle.
 #
+# The fractional worker must also not spend that time looking at the run
+# queues: it reads them at most once per 0.2 ms of marking.
+#
 # The test runs alone (RUN_SERIAL): another test on the second CPU would
 # leave no CPU idle, and no idle worker may run then.
 set -u
@@ -64,6 +67,31 @@ if [ "$ncpu" -ge 2 ]; then
   fi
 else
   ok "GCPROCS=2 check skipped: $ncpu CPU"
+fi
+
+# The fractional worker looks at the run queues (one pread of /proc/loadavg)
+# at most once per IDLE_CHECK_NS of marking (0.2 ms, gc/mark.c), plus once
+# per mark. BUILD_DIR/tests/shim/loadavg_reads.so counts the reads. (A
+# worker that looked again at every crossing of its budget read it ~120
+# times per ms of marking, and lost a third of its time to it.)
+shim=$build/tests/shim/loadavg_reads.so
+if [ "$ncpu" -lt 2 ]; then
+  ok "run-queue reads check skipped: $ncpu CPU"
+elif [ ! -f "$shim" ]; then
+  bad "$shim not built"
+elif env GCMODE=concurrent GCPROCS=2 GCTRACE=1 LOADAVG_READS_OUT="$tmp/reads" \
+    LD_PRELOAD="$shim" "$prog" fast >/dev/null 2>"$tmp/reads.err" && [ -s "$tmp/reads" ]; then
+  read -r n mark <<<"$(awk '/^gc / { split($5, c, "+"); m += c[2]; n++ }
+                          END { printf "%d %.1f\n", n, m }' "$tmp/reads.err")"
+  reads=$(cat "$tmp/reads")
+  limit=$(awk -v m="$mark" -v n="$n" 'BEGIN { printf "%d", m / 0.2 * 1.25 + 2 * n }')
+  if [ "$reads" -gt 0 ] && [ "$reads" -le "$limit" ]; then
+    ok "run queues read $reads times in $mark ms of marking over $n cycles (limit $limit)"
+  else
+    bad "run queues read $reads times in $mark ms of marking over $n cycles (limit $limit, and at least once)"
+  fi
+else
+  bad "trace_workload fast under $shim failed: $(tail -3 "$tmp/reads.err")"
 fi
 
 # one_cpu LABEL PROCS [COMMAND...]: the checks of a run limited to one CPU.
