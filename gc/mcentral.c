@@ -71,7 +71,7 @@ bool tc_mcentral_put_empty(tc_mcentral_t *c, tc_span_t *s) {
 void tc_mcentral_free_empty(void) {
   for (unsigned i = 0; i < TC_NUM_SPAN_CLASSES; i++) {
     tc_mcentral_t *c = &tc_mcentral[i];
-    while (c->empty.first != NULL) { /* racy peek; popped under the lock */
+    for (;;) {
       tc_mutex_lock(&c->lock);
       tc_span_t *s = tc_spanlist_pop_locked(&c->empty);
       tc_mutex_unlock(&c->lock);
