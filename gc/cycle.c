@@ -232,11 +232,17 @@ static void lift_run(uintptr_t lo, uintptr_t hi, void *ctx) {
   }
 }
 
+/* Calls fn over the runs of in-use pages of the whole committed heap's
+ * chunks of scanned spans, gaps under bridge pages taken in. */
+static void over_scan_runs(uintptr_t bridge, void (*fn)(uintptr_t, uintptr_t, void *), void *ctx) {
+  tc_mheap_for_scan_runs(tc_arenas.lo, tc_arenas.lo + tc_atomic_load_acquire(&tc_arenas.committed),
+                         bridge, fn, ctx);
+}
+
 /* After pause 2: lifts the protection and sweeps behind it (see above). */
 static void lift_and_sweep(void) {
   lift_t l = {LIFT_FIRST_PAGES * TC_PAGE_SIZE, 0};
-  tc_mheap_for_scan_runs(tc_arenas.lo, tc_arenas.lo + tc_atomic_load_acquire(&tc_arenas.committed),
-                         TC_WALK_BRIDGE, lift_run, &l);
+  over_scan_runs(TC_WALK_BRIDGE, lift_run, &l);
   /* Empty spans nobody took go back to the page heap, where any class and
    * the scavenger can have them. */
   tc_mcentral_free_empty();
@@ -264,10 +270,7 @@ static void run_cycle(uint32_t num, bool forced) {
     tc_mark_stw(&mr);
     mark_done(&rec, &mr);
   } else {
-    if (tc_gc.mode == TC_MODE_CONCURRENT)
-      tc_mheap_for_scan_runs(tc_arenas.lo,
-                             tc_arenas.lo + tc_atomic_load_acquire(&tc_arenas.committed),
-                             RESET_BRIDGE, reset_run, NULL);
+    if (tc_gc.mode == TC_MODE_CONCURRENT) over_scan_runs(RESET_BRIDGE, reset_run, NULL);
     /* 2. Pause 1. */
     uint64_t t1 = rec.sweep_term_ns = stop_world();
     tc_pacer_start_cycle(t1);
