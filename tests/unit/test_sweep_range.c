@@ -167,6 +167,11 @@ TEST(sweep_range_sweeps_in_order_and_keeps_empty_spans) {
     char *q = gc_alloc(OBJ_SIZE);
     CHECK_OR_RETURN(q != NULL);
     tc_span_t *taken = tc_span_lookup((uintptr_t)q);
+    /* A surviving object's slot is never handed out again. */
+    uint32_t idx = tc_span_object_index(taken, (uintptr_t)q);
+    if (idx % 3 == 0 && idx / 3 < SURVIVORS)
+      for (int i = 0; i < nspans; i++)
+        if (spans[i].survivor && spans[i].s == taken) CHECK(!"survivor slot reallocated");
     if (taken == last) continue;
     last = taken;
     for (int i = 0; i < nspans; i++)
