@@ -3,11 +3,6 @@
  */
 #include "assist.h"
 
-#include <limits.h>
-#include <linux/futex.h>
-#include <sys/syscall.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "atomic.h"
 #include "cycle.h"
@@ -16,6 +11,7 @@
 #include "os.h"
 #include "pacer.h"
 #include "stats.h"
+#include "stw.h"
 #include "thread.h"
 
 /* A parked assist re-checks the credit and the phase this often, in case
@@ -39,7 +35,7 @@ void tc_assist_start_cycle(void) {
 
 static void wake(void) {
   tc_atomic_add_acq_rel(&as.seq, 1);
-  syscall(SYS_futex, &as.seq, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
+  tc_os_futex_wake(&as.seq);
 }
 
 void tc_assist_flush_credit(uint64_t work) {
@@ -63,14 +59,16 @@ static uint64_t steal(uint64_t want) {
   return 0;
 }
 
-static void park_slice(void) {
-  struct timespec ts = {0, PARK_SLICE_NS};
+/* Blocked (stw.h): a pause or throttle stop takes a parked assist without
+ * a signal. */
+static void park_slice(void *arg) {
+  (void)arg;
   tc_atomic_add_acq_rel(&as.parked, 1);
   /* Read the word before the checks: a wake-up after them changes it, and
    * the futex then returns at once. */
   uint32_t seq = tc_atomic_load_acquire(&as.seq);
   if (tc_gc_marking() && tc_atomic_load_acquire(&as.credit) <= 0)
-    syscall(SYS_futex, &as.seq, FUTEX_WAIT_PRIVATE, seq, &ts, NULL, 0);
+    tc_os_futex_wait(&as.seq, seq, PARK_SLICE_NS);
   tc_atomic_sub_relaxed(&as.parked, 1);
 }
 
@@ -110,7 +108,7 @@ void tc_assist_alloc(tc_thread_t *t) {
     if (t->assist_bytes >= 0) break;
     /* In debt and nothing left to scan: the background workers hold the
      * rest of the gray objects. Wait for their credit (Go's gcParkAssist). */
-    if (!found || done == 0) park_slice();
+    if (!found || done == 0) tc_stw_blocking(t, park_slice, NULL);
   }
   tc_limiter_add_gc_ns(busy);
 }

@@ -27,6 +27,11 @@
 #define tc_atomic_cas_acq_rel(p, expected_ptr, desired)                       \
   __atomic_compare_exchange_n((p), (expected_ptr), (desired), false,          \
                               __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)
+/* Sequentially consistent: the two sides of a Dekker-style handshake (a
+ * waiter's count and the flag it waits on, stw.c). */
+#define tc_atomic_load_seq_cst(p) __atomic_load_n((p), __ATOMIC_SEQ_CST)
+#define tc_atomic_add_seq_cst(p, v) __atomic_add_fetch((p), (v), __ATOMIC_SEQ_CST)
+#define tc_atomic_sub_seq_cst(p, v) __atomic_sub_fetch((p), (v), __ATOMIC_SEQ_CST)
 #define tc_atomic_fence_seq_cst() __atomic_thread_fence(__ATOMIC_SEQ_CST)
 #define tc_compiler_barrier() __asm__ __volatile__("" ::: "memory")
 #define tc_cpu_relax() __builtin_ia32_pause()

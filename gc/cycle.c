@@ -102,10 +102,17 @@ static int stoppers_waiting;
 
 bool tc_gc_stopper_waiting(void) { return tc_atomic_load_relaxed(&stoppers_waiting) > 0; }
 
+/* Blocked (stw.h): a cycle's pause, which holds the lock, takes the thread
+ * waiting here without a signal. */
+static void lock_world(void *arg) {
+  (void)arg;
+  tc_mutex_lock(&world_lock);
+}
+
 void tc_gc_with_world_stopped(void (*fn)(void *), void *arg) {
   tc_thread_t *self = tc_thread_current();
   tc_atomic_add_relaxed(&stoppers_waiting, 1);
-  tc_mutex_lock(&world_lock);
+  tc_stw_blocking(self, lock_world, NULL);
   tc_atomic_sub_relaxed(&stoppers_waiting, 1);
   tc_sweep_pause();
   tc_mutex_lock(&tc_threads.lock);
@@ -221,6 +228,7 @@ typedef struct lift {
 static void lift_run(uintptr_t lo, uintptr_t hi, void *ctx) {
   lift_t *l = ctx;
   for (uintptr_t a = lo; a < hi;) {
+    tc_stw_step_aside();
     uintptr_t b = tc_align_down(a, l->step) + l->step;
     if (b > hi) b = hi;
     tc_dirty_release(a, b);
@@ -309,10 +317,17 @@ static void run_cycle(uint32_t num, bool forced) {
 
 /* ---- the coordinator ----------------------------------------------------- */
 
+/* The coordinator's time slice (os.h): it stops the world, and every
+ * signal it sends may wake a sleeping thread onto its own CPU; with the
+ * default ~3 ms slice the woken thread preempted it between two signals
+ * and a program thread could then keep it queued for a whole slice. */
+#define COORDINATOR_SLICE_NS 100000
+
 static void *coordinator(void *arg) {
   sigset_t all;
   sigfillset(&all);
   pthread_sigmask(SIG_BLOCK, &all, NULL);
+  tc_os_thread_slice(COORDINATOR_SLICE_NS);
   pthread_mutex_lock(&ctl.lock);
   for (;;) {
     while (!ctl.trigger && ctl.force_target <= ctl.started)
@@ -349,8 +364,50 @@ static void ensure_coordinator(void) {
   ctl.running = true;
 }
 
+/* What a thread asks for and waits for in tc_gc_run: a mark begun by
+ * another thread (or that thread's cycle handled otherwise); the mark of
+ * the cycle it triggers; the end of the cycle it forces. */
+enum { WAIT_OTHERS_MARK, WAIT_BEGUN, WAIT_DONE };
+
+/* Blocked (stw.h): the pauses of the cycle waited for take this thread
+ * without signalling it awake. The request is made inside too: waking the
+ * coordinator may hand it this thread's CPU at once (its short slice), and
+ * a stop that then finds this thread still running would signal it. */
+static void cycle_request_and_wait(void *arg) {
+  int what = *(const int *)arg;
+  pthread_mutex_lock(&ctl.lock);
+  uint32_t begun = ctl.begun, handled = ctl.handled, target = 0;
+  if (what == WAIT_BEGUN) {
+    ensure_coordinator();
+    ctl.trigger = true;
+    target = ctl.started + 1;
+    pthread_cond_signal(&ctl.wake);
+  } else if (what == WAIT_DONE) {
+    ensure_coordinator();
+    target = ctl.started + 1;
+    if (ctl.force_target < target) ctl.force_target = target;
+    tc_atomic_store_relaxed(&tc_gc.cycle_active, 1);
+    pthread_cond_signal(&ctl.wake);
+  }
+  for (;;) {
+    bool over;
+    if (what == WAIT_OTHERS_MARK)
+      over = ctl.begun != begun || ctl.handled != handled ||
+             !tc_atomic_load_relaxed(&tc_gc.cycle_active) || tc_gc_marking();
+    else if (what == WAIT_BEGUN)
+      over = (int32_t)(ctl.begun - target) >= 0 || ctl.handled != handled;
+    else
+      over = (int32_t)(ctl.done - target) >= 0;
+    if (over) break;
+    pthread_cond_wait(&ctl.done_cv, &ctl.lock);
+  }
+  pthread_mutex_unlock(&ctl.lock);
+}
+
 void tc_gc_run(bool forced) {
-  if (tc_thread_current() == NULL) return;
+  tc_thread_t *self = tc_thread_current();
+  if (self == NULL) return;
+  int what = WAIT_DONE;
   if (!forced) {
     /* Many allocations see the trigger crossed; one wakes the coordinator.
      * The others go on, unless the heap has reached the goal before the
@@ -361,35 +418,18 @@ void tc_gc_run(bool forced) {
       if (tc_gc_marking() || (uint64_t)tc_atomic_load_relaxed(&tc_gc.heap_live) <
                                  tc_atomic_load_relaxed(&tc_gc.goal))
         return;
-      pthread_mutex_lock(&ctl.lock);
-      uint32_t begun = ctl.begun, handled = ctl.handled;
-      while (ctl.begun == begun && ctl.handled == handled &&
-             tc_atomic_load_relaxed(&tc_gc.cycle_active) && !tc_gc_marking())
-        pthread_cond_wait(&ctl.done_cv, &ctl.lock);
-      pthread_mutex_unlock(&ctl.lock);
+      what = WAIT_OTHERS_MARK;
+      tc_stw_blocking(self, cycle_request_and_wait, &what);
       return;
     }
     /* Like Go's gcStart on the triggering goroutine, this thread does not
      * run ahead of the cycle it started: it waits until the mark has begun
      * (assists pace it from there), in stw mode until the cycle is over. */
-    pthread_mutex_lock(&ctl.lock);
-    ensure_coordinator();
-    ctl.trigger = true;
-    pthread_cond_signal(&ctl.wake);
-    uint32_t target = ctl.started + 1, handled = ctl.handled;
-    while ((int32_t)(ctl.begun - target) < 0 && ctl.handled == handled)
-      pthread_cond_wait(&ctl.done_cv, &ctl.lock);
-    pthread_mutex_unlock(&ctl.lock);
+    what = WAIT_BEGUN;
+    tc_stw_blocking(self, cycle_request_and_wait, &what);
     return;
   }
-  pthread_mutex_lock(&ctl.lock);
-  ensure_coordinator();
-  uint32_t target = ctl.started + 1;
-  if (ctl.force_target < target) ctl.force_target = target;
-  tc_atomic_store_relaxed(&tc_gc.cycle_active, 1);
-  pthread_cond_signal(&ctl.wake);
-  while ((int32_t)(ctl.done - target) < 0) pthread_cond_wait(&ctl.done_cv, &ctl.lock);
-  pthread_mutex_unlock(&ctl.lock);
+  tc_stw_blocking(self, cycle_request_and_wait, &what);
   tc_sweep_finish();      /* like runtime.GC: the heap is swept on return */
   tc_bucket_post_sweep(); /* so the heap profile is as of this cycle */
 }

@@ -25,6 +25,7 @@
 #include "os.h"
 #include "roots.h"
 #include "special.h"
+#include "stw.h"
 #include "thread.h"
 #include "throttle.h"
 
@@ -335,6 +336,9 @@ static void drain(tc_gcwork_t *w, duty_t *duty, bool coord) {
       }
     }
     if (n % BALANCE_INTERVAL == 0) {
+      /* A stop by another thread (gc_read_memstats, gc_collect) is
+       * waiting for threads this marker may be holding a CPU from. */
+      tc_stw_step_aside();
       if (tc_gcwork_global_empty()) tc_gcwork_balance(w);
       if (duty && !parked) duty_pause(w, &f, duty, &slice_start);
     }

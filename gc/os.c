@@ -2,7 +2,7 @@
  * os.c - the OS seam (see os.h for each verb's contract): memory mappings,
  * clocks, threads, CPU counts and /proc reads. System calls with a single
  * user stay with it: the stop protocol's signals (stw.c, thread.c), dirty
- * tracking (dirty.c), futex waits (assist.c, throttle.c), markers' sleeps
+ * tracking (dirty.c), markers' sleeps
  * (mark.c), the sweeper's scheduling (sweep.c), madvise (scavenge.c).
  */
 #include "os.h"
@@ -12,9 +12,12 @@
 #include <errno.h>
 #include <sched.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <linux/futex.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -75,6 +78,38 @@ int tc_os_online_cpus(void) {
 static int loadavg_fd = -1;
 static pthread_once_t loadavg_once = PTHREAD_ONCE_INIT;
 static void loadavg_open(void) { loadavg_fd = open("/proc/loadavg", O_RDONLY | O_CLOEXEC); }
+
+/* The kernel's struct sched_attr (linux/sched/types.h; glibc 2.36 has no
+ * wrapper). For SCHED_OTHER, sched_runtime is the requested slice. */
+struct tc_sched_attr {
+  uint32_t size, sched_policy;
+  uint64_t sched_flags;
+  int32_t sched_nice;
+  uint32_t sched_priority;
+  uint64_t sched_runtime, sched_deadline, sched_period;
+  uint32_t sched_util_min, sched_util_max;
+};
+
+void tc_os_thread_slice(uint64_t ns) {
+  struct tc_sched_attr a;
+  memset(&a, 0, sizeof a);
+  /* Keep the policy and nice value; a policy other than SCHED_OTHER has
+   * no slice to set. */
+  if (syscall(SYS_sched_getattr, 0, &a, sizeof a, 0) != 0 || a.sched_policy != SCHED_OTHER) return;
+  a.size = sizeof a;
+  a.sched_flags = 0;
+  a.sched_runtime = ns;
+  syscall(SYS_sched_setattr, 0, &a, 0);
+}
+
+void tc_os_futex_wait(uint32_t *w, uint32_t v, uint64_t ns) {
+  struct timespec ts = {(time_t)(ns / 1000000000u), (long)(ns % 1000000000u)};
+  syscall(SYS_futex, w, FUTEX_WAIT_PRIVATE, v, ns ? &ts : NULL, NULL, 0);
+}
+
+void tc_os_futex_wake(uint32_t *w) {
+  syscall(SYS_futex, w, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
+}
 
 int tc_os_runnable(void) {
   pthread_once(&loadavg_once, loadavg_open);

@@ -15,6 +15,15 @@
  *   tc_os_runnable()         threads the machine has running or ready to run
  *                            right now, the caller included (the kernel's
  *                            nr_running, from /proc/loadavg); -1 if unknown.
+ *   tc_os_thread_slice(ns)   ask the scheduler for time slices of ns for the
+ *                            calling thread (Linux >= 6.12 EEVDF custom
+ *                            slice: same CPU share, earlier deadlines, so it
+ *                            is picked sooner and not preempted by wake-ups);
+ *                            ignored where unsupported.
+ *   tc_os_futex_wait(w, v, ns)  sleep while *w == v, at most ns (0: no
+ *                            limit); returns at once if *w != v, and may
+ *                            return early (signal, spurious wake-up).
+ *   tc_os_futex_wake(w)      wake every thread sleeping on w.
  *   tc_os_read_file(path, buf, n)  up to n - 1 bytes of a file into buf,
  *                            NUL-terminated (plain system calls, no stdio, no
  *                            allocation); the length read, or -1.
@@ -38,6 +47,9 @@ int tc_os_thread_start(void *(*fn)(void *), pthread_t *out);
 int tc_os_ncpu(void);
 int tc_os_online_cpus(void);
 int tc_os_runnable(void);
+void tc_os_thread_slice(uint64_t ns);
+void tc_os_futex_wait(uint32_t *w, uint32_t v, uint64_t ns);
+void tc_os_futex_wake(uint32_t *w);
 bool tc_os_cpu_ticks(uint64_t *idle, uint64_t *total);
 ssize_t tc_os_read_file(const char *path, char *buf, size_t n);
 uint64_t tc_nanotime(void);   /* monotonic ns */

@@ -7,12 +7,14 @@
 #include <pthread.h>
 #include <semaphore.h>
 #include <signal.h>
+#include <string.h>
 #include <ucontext.h>
 
 #include "atomic.h"
 #include "error.h"
 #include "mcache.h"
 #include "options.h"
+#include "os.h"
 #include "thread.h"
 
 /* Defined by the linker when alloc.o (the only user of the section) is
@@ -24,19 +26,18 @@ extern char __stop_tc_fastpath[] __attribute__((weak, visibility("hidden")));
 static struct {
   sem_t ack;             /* one post per suspend signal handled */
   uint32_t epoch;        /* atomic; bumped to restart the world */
+  uint32_t aside;        /* atomic; collector threads waiting in step_aside */
   sigset_t park_mask;    /* mask while parked: only the restart signal */
+  sigset_t wait_mask;    /* blocked during a blocked wait: all but faults */
   bool stopped;          /* world stopped; collector only */
 } stw;
 
-static void park(tc_thread_t *t, uint32_t epoch) {
-  /* Spill callee-saved registers into this frame so the scan from stop_sp
-   * sees them (the handler path also has them in the signal frame). */
-  __builtin_unwind_init();
-  volatile uintptr_t marker = 0;
-  t->stop_sp = (uintptr_t)&marker;
-  /* Stopped while running a handler on an alternate signal stack: the
-   * collector must scan that stack too (sigaltstack is a plain
-   * system call, safe here). */
+uint32_t tc_stw_stopping;
+
+/* Stopped while running a handler on an alternate signal stack: the
+ * collector must scan that stack too (sigaltstack is a plain system call,
+ * safe in a handler). */
+static void note_altstack(tc_thread_t *t) {
   stack_t ss;
   if (sigaltstack(NULL, &ss) == 0 && (ss.ss_flags & SS_ONSTACK)) {
     t->alt_lo = (uintptr_t)ss.ss_sp;
@@ -44,6 +45,15 @@ static void park(tc_thread_t *t, uint32_t epoch) {
   } else {
     t->alt_lo = t->alt_hi = 0;
   }
+}
+
+static void park(tc_thread_t *t, uint32_t epoch) {
+  /* Spill callee-saved registers into this frame so the scan from stop_sp
+   * sees them (the handler path also has them in the signal frame). */
+  __builtin_unwind_init();
+  volatile uintptr_t marker = 0;
+  t->stop_sp = (uintptr_t)&marker;
+  note_altstack(t);
   tc_atomic_store_release(&t->stop_state, TC_STOP_PARKED);
   sem_post(&stw.ack);
   while (tc_atomic_load_acquire(&stw.epoch) == epoch) sigsuspend(&stw.park_mask);
@@ -63,6 +73,82 @@ void tc_stw_park(tc_thread_t *t) {
   park(t, tc_atomic_load_acquire(&stw.epoch));
   pthread_sigmask(SIG_SETMASK, &old, NULL);
   errno = saved;
+}
+
+/* Records a stack pointer below the caller's frame: the whole frame, with
+ * the registers it spilled, lies above it. */
+static TC_NOINLINE void note_sp_below_caller(tc_thread_t *t) {
+  volatile uintptr_t marker = 0;
+  t->stop_sp = (uintptr_t)&marker;
+  (void)marker;
+}
+
+/* Leaves the blocked state; a stop that took the thread meanwhile is over
+ * only when the restart turns BLOCKED_PARKED back into BLOCKED. */
+static void unblock(tc_thread_t *t) {
+  for (;;) {
+    int s = TC_STOP_BLOCKED;
+    if (tc_atomic_cas_acq_rel(&t->stop_state, &s, TC_STOP_RUNNING)) return;
+    if (s != TC_STOP_BLOCKED_PARKED)
+      tc_throw("thread %d left a blocked wait in stop state %d", (int)t->tid, s);
+    tc_os_futex_wait((uint32_t *)&t->stop_state, (uint32_t)s, 1000000);
+  }
+}
+
+/* Bytes of dead stack below a blocking wait's frame cleared before it
+ * sleeps (Boehm's GC_clear_stack): frames built there later keep whatever
+ * they do not overwrite, and a stop scans them. A signal used to overwrite
+ * this area with its frame (a few KiB with the vector state) at every
+ * stop of a sleeping thread; without it, stale pointers lingered and held
+ * dead objects (test_pool's pooled buffers, one run in ten). */
+#define CLEAR_BELOW_WAIT 8192
+
+static TC_NOINLINE void clear_dead_stack(void) {
+  volatile char buf[CLEAR_BELOW_WAIT];
+  memset((char *)buf, 0, sizeof buf);
+  __asm__ __volatile__("" : : "r"(buf) : "memory");
+}
+
+void tc_stw_blocking(tc_thread_t *t, void (*fn)(void *), void *arg) {
+  if (t == NULL || t->nostop > 0) {
+    fn(arg);
+    return;
+  }
+  uintptr_t here = (uintptr_t)__builtin_frame_address(0);
+  if (here >= t->stack_lo + CLEAR_BELOW_WAIT + 16384 && here <= t->stack_hi) clear_dead_stack();
+  /* Every callee-saved register, and with it any heap pointer the program
+   * keeps in one, goes into this frame, which stays put until fn returns:
+   * scanning from below it sees what a signal frame would have shown. */
+  __builtin_unwind_init();
+  /* The program's signal handlers wait until the wait is over: one running
+   * meanwhile would touch the heap while a stop counts the thread as
+   * parked (and would move its stack pointer). Faults stay deliverable. */
+  sigset_t old;
+  pthread_sigmask(SIG_BLOCK, &stw.wait_mask, &old);
+  bool blocked = false;
+  if (tc_atomic_load_acquire(&t->stop_state) == TC_STOP_RUNNING) {
+    note_sp_below_caller(t);
+    note_altstack(t);
+    /* Fails if a stop signalled this thread meanwhile: the signal, pending
+     * until the mask is restored, then parks it as anywhere else. */
+    int want = TC_STOP_RUNNING;
+    blocked = tc_atomic_cas_acq_rel(&t->stop_state, &want, TC_STOP_BLOCKED);
+  }
+  if (!blocked) pthread_sigmask(SIG_SETMASK, &old, NULL);
+  fn(arg);
+  if (blocked) {
+    unblock(t);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+  }
+  __asm__ __volatile__("" ::: "memory");
+}
+
+void tc_stw_step_aside_slow(void) {
+  tc_atomic_add_seq_cst(&stw.aside, 1);
+  uint32_t s;
+  while ((s = tc_atomic_load_seq_cst(&tc_stw_stopping)) != 0)
+    tc_os_futex_wait(&tc_stw_stopping, s, 1000000);
+  tc_atomic_sub_seq_cst(&stw.aside, 1);
 }
 
 TC_INLINE bool in_fastpath(uintptr_t pc) {
@@ -113,6 +199,13 @@ void tc_stw_init(void) {
   sigaddset(&ra.sa_mask, tc_options.sig_suspend);
   if (sigaction(tc_options.sig_restart, &ra, NULL) != 0)
     tc_throw("sigaction(%d) failed", tc_options.sig_restart);
+  sigfillset(&stw.wait_mask);
+  sigdelset(&stw.wait_mask, SIGSEGV);
+  sigdelset(&stw.wait_mask, SIGBUS);
+  sigdelset(&stw.wait_mask, SIGILL);
+  sigdelset(&stw.wait_mask, SIGFPE);
+  sigdelset(&stw.wait_mask, SIGTRAP);
+  sigdelset(&stw.wait_mask, SIGSYS);
   sigfillset(&stw.park_mask);
   sigdelset(&stw.park_mask, tc_options.sig_restart);
   /* A stuck program can still be interrupted or killed. */
@@ -148,15 +241,39 @@ static bool selected(const tc_thread_t *t, const tc_thread_t *self, int sel) {
   return t->throttled && tc_atomic_load_acquire(&t->stop_state) == TC_STOP_RUNNING;
 }
 
+/* Takes a thread blocked in the collector as it is (true): for a stop that
+ * leaves the world stopped any such thread, throttled or not; for the
+ * throttle's stops the flagged ones, which would otherwise write again as
+ * soon as their wait ends. */
+static bool take_blocked(tc_thread_t *t, const tc_thread_t *self, int sel) {
+  if (t == self || (sel == SEL_THROTTLED_RUNNING && !t->throttled)) return false;
+  int s = TC_STOP_BLOCKED;
+  return tc_atomic_cas_acq_rel(&t->stop_state, &s, TC_STOP_BLOCKED_PARKED);
+}
+
+/* Whether thread t is to be signalled for this stop (its state is then
+ * PENDING); a blocked one is taken as it is, or left alone. */
+static bool claim(tc_thread_t *t, const tc_thread_t *self, int sel) {
+  for (;;) {
+    if (take_blocked(t, self, sel) || !selected(t, self, sel)) return false;
+    int want = TC_STOP_RUNNING;
+    if (tc_atomic_cas_acq_rel(&t->stop_state, &want, TC_STOP_PENDING)) return true;
+    /* It blocked since take_blocked looked, and may have left again. */
+    if (want != TC_STOP_BLOCKED)
+      tc_throw("stop: thread %d in stop state %d (selection %d)", (int)t->tid, want, sel);
+  }
+}
+
 /* Signals every selected thread and waits until each has parked, signalling
- * again those that declined (they were in the fast path). */
+ * again those that declined (they were in the fast path). Threads blocked in
+ * the collector are taken without a signal. Collector threads step aside
+ * meanwhile (tc_stw_step_aside): a CPU they hold is one a thread that must
+ * reach its handler may be queued behind, for a whole time slice. */
 static void stop_selected(tc_thread_t *self, int sel) {
   unsigned sent = 0, acked = 0;
-  for (tc_thread_t *t = tc_threads.list; t; t = t->next) {
-    if (!selected(t, self, sel)) continue;
-    tc_atomic_store_release(&t->stop_state, TC_STOP_PENDING);
-    if (signal_thread(t, tc_options.sig_suspend)) sent++;
-  }
+  tc_atomic_add_seq_cst(&tc_stw_stopping, 1);
+  for (tc_thread_t *t = tc_threads.list; t; t = t->next)
+    if (claim(t, self, sel) && signal_thread(t, tc_options.sig_suspend)) sent++;
   while (acked < sent) {
     ack_wait();
     acked++;
@@ -168,18 +285,31 @@ static void stop_selected(tc_thread_t *self, int sel) {
     }
   }
   if (TC_DEBUG >= 1) {
-    for (tc_thread_t *t = tc_threads.list; t; t = t->next)
-      if (t != self && (sel == SEL_ALL || sel == SEL_REST || t->throttled) &&
-          tc_atomic_load_acquire(&t->stop_state) != TC_STOP_PARKED)
-        tc_throw("thread %d did not stop", (int)t->tid);
+    for (tc_thread_t *t = tc_threads.list; t; t = t->next) {
+      if (t == self || !(sel == SEL_ALL || sel == SEL_REST || t->throttled)) continue;
+      int s = tc_atomic_load_acquire(&t->stop_state);
+      if (s != TC_STOP_PARKED && s != TC_STOP_BLOCKED_PARKED)
+        tc_throw("thread %d did not stop (stop state %d, selection %d, throttled %d)", (int)t->tid,
+                 s, sel, (int)t->throttled);
+    }
   }
+  tc_atomic_sub_seq_cst(&tc_stw_stopping, 1);
+  if (tc_atomic_load_seq_cst(&stw.aside) > 0) tc_os_futex_wake(&tc_stw_stopping);
   tc_atomic_fence_seq_cst();
 }
 
 static void start_selected(tc_thread_t *self, int sel) {
   tc_atomic_add_acq_rel(&stw.epoch, 1);
   for (tc_thread_t *t = tc_threads.list; t; t = t->next) {
-    if (!selected(t, self, sel)) continue;
+    if (t == self) continue;
+    /* Only the restart changes BLOCKED_PARKED (the thread waits for it). */
+    int s = tc_atomic_load_acquire(&t->stop_state);
+    if (s == TC_STOP_BLOCKED_PARKED && (sel != SEL_THROTTLED || t->throttled)) {
+      tc_atomic_store_release(&t->stop_state, TC_STOP_BLOCKED);
+      tc_os_futex_wake((uint32_t *)&t->stop_state);
+      continue;
+    }
+    if (!selected(t, self, sel) || s != TC_STOP_PARKED) continue;
     tc_atomic_store_release(&t->stop_state, TC_STOP_RUNNING);
     signal_thread(t, tc_options.sig_restart);
   }

@@ -21,6 +21,10 @@
  * late (a thread that saw the new epoch before it slept returns without
  * consuming it), in the middle of a fast path.
  *
+ * A thread waiting inside the collector (tc_stw_blocking) is taken without
+ * a signal: its registers are already on its stack, and it cannot leave the
+ * wait until the restart.
+ *
  * Nothing in the handler or in the stopped window allocates with libc,
  * prints, or takes a lock a stopped thread could hold.
  * Signals: GCSIGSUSPEND (default SIGPWR) and GCSIGRESTART (default SIGXCPU).
@@ -28,6 +32,7 @@
 #ifndef TC_STW_H
 #define TC_STW_H
 
+#include "atomic.h"
 #include "base.h"
 
 struct tc_thread;
@@ -48,6 +53,31 @@ void tc_stw_stop_rest(void);
 /* Park the calling thread until the world restarts (handler and deferred
  * stops). */
 void tc_stw_park(struct tc_thread *t);
+
+/* Runs fn(arg), a wait inside the collector (for a cycle, the mark's start,
+ * assist credit, the world lock), with thread t (the caller, or NULL)
+ * marked blocked, as Go counts a goroutine blocked in the runtime as
+ * stopped: stops take it where it is, without a signal, and a stop that
+ * took it holds it when fn returns until the world restarts. A signal to a
+ * sleeping thread must wake it first, on a CPU that may be idle; on this
+ * machine's virtual CPUs that wake-up alone has taken 3 ms (performance.md).
+ * fn must not touch the heap, allocate, or keep heap pointers in registers
+ * only; the caller's own registers are spilled where the scan sees them.
+ * The program's signals (all but synchronous faults) are blocked during
+ * the wait: a handler could touch the heap while a stop counts the thread
+ * as parked. The dead stack below is cleared first (Boehm's
+ * GC_clear_stack). Not inside a no-stop region (fn then runs unblocked). */
+void tc_stw_blocking(struct tc_thread *t, void (*fn)(void *), void *arg);
+
+/* Collector threads (the coordinator, mark helpers) call this where they
+ * hold no lock: while a stop is signalling threads and waiting for them to
+ * park, it waits, leaving the CPU to them. One load when no stop is under
+ * way. Never from a registered thread. */
+extern uint32_t tc_stw_stopping; /* atomic; stops between signalling and the last park */
+void tc_stw_step_aside_slow(void);
+TC_INLINE void tc_stw_step_aside(void) {
+  if (TC_UNLIKELY(tc_atomic_load_relaxed(&tc_stw_stopping) != 0)) tc_stw_step_aside_slow();
+}
 bool tc_stw_world_stopped(void);
 
 /* Functions holding an inline allocation fast path go in this section. */

@@ -32,7 +32,18 @@
 /* Entries of a thread's write-barrier buffer (Go's wbBuf has 512). */
 #define TC_WB_ENTRIES 256
 
-enum { TC_STOP_RUNNING = 0, TC_STOP_PENDING, TC_STOP_DECLINED, TC_STOP_PARKED };
+/* RUNNING -> PENDING (signalled) -> PARKED, or -> DECLINED (in the fast
+ * path; signalled again) -> ...; RUNNING <-> BLOCKED (waiting inside the
+ * collector, tc_stw_blocking) -> BLOCKED_PARKED (a stop took it as it is,
+ * without a signal) -> BLOCKED at the restart. */
+enum {
+  TC_STOP_RUNNING = 0,
+  TC_STOP_PENDING,
+  TC_STOP_DECLINED,
+  TC_STOP_PARKED,
+  TC_STOP_BLOCKED,
+  TC_STOP_BLOCKED_PARKED
+};
 
 typedef struct tc_thread {
   pthread_t pthread;
@@ -42,8 +53,8 @@ typedef struct tc_thread {
   uintptr_t tp;                /* thread pointer: static TLS sits below it */
   tc_mcache_t *mcache;         /* owner only, or world stopped */
   /* Stop-the-world handshake (stw.c). */
-  volatile uintptr_t stop_sp;  /* lowest live stack address while parked */
-  uintptr_t alt_lo, alt_hi;    /* sigaltstack in use while parked, or 0, 0 */
+  volatile uintptr_t stop_sp;  /* lowest live stack address while parked or blocked */
+  uintptr_t alt_lo, alt_hi;    /* sigaltstack in use while parked or blocked, or 0, 0 */
   int stop_state;              /* TC_STOP_*; atomic */
   volatile int nostop;         /* no-stop nesting depth; own thread + its handler */
   volatile int stop_deferred;  /* a stop arrived inside a no-stop region */
