@@ -3,7 +3,6 @@
  */
 #include "assist.h"
 
-
 #include "atomic.h"
 #include "cycle.h"
 #include "limiter.h"

@@ -356,12 +356,16 @@ static void *coordinator(void *arg) {
   return NULL;
 }
 
-/* Caller holds ctl.lock. */
-static void ensure_coordinator(void) {
-  if (ctl.running) return;
-  int err = tc_os_thread_start(coordinator, NULL);
-  if (err != 0) tc_throw("cannot start the collector thread (error %d)", err);
-  ctl.running = true;
+/* Starts the coordinator if it is not running, before a blocked request
+ * (pthread_create allocates with libc). */
+static void coordinator_started(void) {
+  pthread_mutex_lock(&ctl.lock);
+  if (!ctl.running) {
+    int err = tc_os_thread_start(coordinator, NULL);
+    if (err != 0) tc_throw("cannot start the collector thread (error %d)", err);
+    ctl.running = true;
+  }
+  pthread_mutex_unlock(&ctl.lock);
 }
 
 /* What a thread asks for and waits for in tc_gc_run: a mark begun by
@@ -372,18 +376,18 @@ enum { WAIT_OTHERS_MARK, WAIT_BEGUN, WAIT_DONE };
 /* Blocked (stw.h): the pauses of the cycle waited for take this thread
  * without signalling it awake. The request is made inside too: waking the
  * coordinator may hand it this thread's CPU at once (its short slice), and
- * a stop that then finds this thread still running would signal it. */
+ * a stop that then finds this thread still running would signal it. The
+ * coordinator exists already (see coordinator_started): a blocked thread
+ * must not call into libc's allocator, as pthread_create does. */
 static void cycle_request_and_wait(void *arg) {
   int what = *(const int *)arg;
   pthread_mutex_lock(&ctl.lock);
   uint32_t begun = ctl.begun, handled = ctl.handled, target = 0;
   if (what == WAIT_BEGUN) {
-    ensure_coordinator();
     ctl.trigger = true;
     target = ctl.started + 1;
     pthread_cond_signal(&ctl.wake);
   } else if (what == WAIT_DONE) {
-    ensure_coordinator();
     target = ctl.started + 1;
     if (ctl.force_target < target) ctl.force_target = target;
     tc_atomic_store_relaxed(&tc_gc.cycle_active, 1);
@@ -426,9 +430,11 @@ void tc_gc_run(bool forced) {
      * run ahead of the cycle it started: it waits until the mark has begun
      * (assists pace it from there), in stw mode until the cycle is over. */
     what = WAIT_BEGUN;
+    coordinator_started();
     tc_stw_blocking(self, cycle_request_and_wait, &what);
     return;
   }
+  coordinator_started();
   tc_stw_blocking(self, cycle_request_and_wait, &what);
   tc_sweep_finish();      /* like runtime.GC: the heap is swept on return */
   tc_bucket_post_sweep(); /* so the heap profile is as of this cycle */
