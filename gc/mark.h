@@ -30,9 +30,11 @@
  *     marked slots on them (only the written part of each); barrier mode
  *     picks up what write barriers flushed. Rounds stop when a round leaves
  *     at most TC_FINAL_DIRTY_PAGES written pages (or after
- *     TC_MAX_MARK_ROUNDS rounds). Rounds that stop shrinking turn on the
+ *     TC_MAX_MARK_ROUNDS rounds). A round that does not shrink turns on the
  *     write throttle (throttle.h), which parks the threads that dirty pages
- *     in 1 ms windows and, at the end, through mark termination.
+ *     in 1 ms windows; when the next round does not shrink either, the
+ *     rounds end, and the throttle parks those threads through the last
+ *     collection and mark termination.
  *   tc_mark_terminate (world stopped; mark termination): the last written
  *     pages (concurrent) or every thread's barrier buffer (barrier), all
  *     stacks, registers, TLS and global roots are scanned again, and the

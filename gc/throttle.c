@@ -20,34 +20,31 @@ static struct {
   bool baseline;        /* faults_seen holds a sample from this mark */
   uint32_t nparked;     /* writers parked now (the stoppers' locks held) */
   uint64_t since;       /* start of the current window */
-  uint64_t run_ns;
   uint64_t sample_ns;   /* what the last sample cost (one read per thread) */
   uint64_t charged_ns;  /* this mark's marker time while writers were parked */
   uint64_t total_stops; /* atomic */
   uint64_t total_held;  /* atomic */
+  uint64_t total_gave_up; /* atomic */
 } th;
 
 void tc_throttle_reset(void) {
   th.on = false;
   th.hold = false;
   th.baseline = false;
-  th.run_ns = TC_THROTTLE_STOP_NS;
   th.charged_ns = 0;
 }
 
 bool tc_throttle_on(void) { return th.on; }
 
-void tc_throttle_tighten(void) {
-  if (!th.on) {
-    th.on = true;
-    th.baseline = false;
-    th.run_ns = TC_THROTTLE_STOP_NS;
-    th.since = tc_nanotime();
-  } else if (th.run_ns / 2 >= TC_THROTTLE_MIN_RUN_NS) {
-    th.run_ns /= 2;
-  } else {
-    th.run_ns = TC_THROTTLE_MIN_RUN_NS;
+bool tc_throttle_engage(void) {
+  if (th.on) {
+    tc_atomic_add_relaxed(&th.total_gave_up, 1);
+    return false;
   }
+  th.on = true;
+  th.baseline = false;
+  th.since = tc_nanotime();
+  return true;
 }
 
 /* The thread's minor page faults so far, from /proc/self/task/TID/stat
@@ -132,7 +129,7 @@ bool tc_throttle_tick(void) {
   }
   /* With many threads a sample is not free: the run window is at least
    * four samples long, so sampling stays a fifth of the coordinator. */
-  uint64_t run = th.run_ns > 4 * th.sample_ns ? th.run_ns : 4 * th.sample_ns;
+  uint64_t run = TC_THROTTLE_RUN_NS > 4 * th.sample_ns ? TC_THROTTLE_RUN_NS : 4 * th.sample_ns;
   if (th.baseline && tc_nanotime() - th.since < run) return false;
   /* A mutator waiting to stop the world goes first. */
   if (tc_gc_stopper_waiting()) return false;
@@ -181,3 +178,5 @@ uint64_t tc_throttle_charged_ns(void) { return th.charged_ns; }
 uint64_t tc_throttle_total_stops(void) { return tc_atomic_load_relaxed(&th.total_stops); }
 
 uint64_t tc_throttle_total_held(void) { return tc_atomic_load_relaxed(&th.total_held); }
+
+uint64_t tc_throttle_total_gave_up(void) { return tc_atomic_load_relaxed(&th.total_gave_up); }

@@ -9,19 +9,27 @@
  * assists, the write barrier's buffer flushes); the throttle does the same
  * for page writes.
  *
- * Once the rounds stop shrinking (tc_mark_concurrent), the coordinator
- * alternates run windows and stop windows. At the end of a run window it
- * reads each registered thread's page-fault count (/proc/self/task/TID/
- * stat, minflt: a first write to a protected heap page is a fault, so the
- * count is that thread's dirtying) and parks the threads that faulted at
- * least TC_THROTTLE_MIN_FAULTS times in it, for TC_THROTTLE_STOP_NS, with
- * the stop-the-world handshake aimed at them alone (stw.h); the rest of
- * the program runs on. The markers re-scan in the CPU time the writers
- * gave up: the coordinator's fractional duty is suspended while they are
- * parked and that time is counted as assist time. Each round that still
- * does not shrink halves the run window (down to TC_THROTTLE_MIN_RUN_NS),
- * so a writer's share of the CPU falls until the rounds converge and mark
- * termination is left a bounded remainder (docs/modes.md).
+ * Once a re-scan round fails to shrink by a quarter (tc_mark_concurrent),
+ * the throttle is engaged. At the coordinator's first check it reads each
+ * registered thread's page-fault count (/proc/self/task/TID/stat, minflt:
+ * a first write to a protected heap page is a fault, so the count is that
+ * thread's dirtying); one run window (TC_THROTTLE_RUN_NS) later it reads
+ * them again and parks the threads that faulted at least
+ * TC_THROTTLE_MIN_FAULTS times, the writers, for a stop window
+ * (TC_THROTTLE_STOP_NS), with the stop-the-world handshake aimed at them
+ * alone (stw.h); the rest of the program runs on. When a stop window ends
+ * the writers are restarted and, at the coordinator's next check a few
+ * microseconds later, parked again: while the coordinator drains, the
+ * writers run only in those gaps, and in the collections of written pages
+ * between drains. Stop windows are short so that a mutator waiting to stop
+ * the world (gc_read_memstats) gets in within one. The markers re-scan in
+ * the CPU time the writers gave up: the coordinator's fractional duty is
+ * suspended while they are parked and that time is counted as assist
+ * time. If the next round does not shrink by a quarter either, the writers
+ * dirty pages faster than a round re-scans them even so, and every further
+ * round would re-scan the same pages: the rounds end there
+ * (tc_throttle_engage returns false) and the mark goes to its final
+ * stretch (docs/modes.md has the figures).
  *
  * The final stretch: when the rounds end with the throttle on, the writers
  * are parked once more and stay parked through the last collection of
@@ -42,14 +50,15 @@
 #include "base.h"
 
 #define TC_THROTTLE_STOP_NS 1000000u     /* one stop window */
-#define TC_THROTTLE_MIN_RUN_NS 100000u   /* shortest run window */
+#define TC_THROTTLE_RUN_NS 1000000u      /* the run window that finds the writers */
 #define TC_THROTTLE_MIN_FAULTS 16u       /* faults in a run window that make a writer */
 
 /* A mark begins: throttle off, counters cleared. */
 void tc_throttle_reset(void);
-/* Rounds stopped shrinking: turn the throttle on (run window = stop
- * window), or, when it is on, halve the run window. */
-void tc_throttle_tighten(void);
+/* A round did not shrink: turn the throttle on. False if it was on
+ * already (the rounds did not shrink with the writers parked either): the
+ * mark goes to its final stretch. */
+bool tc_throttle_engage(void);
 bool tc_throttle_on(void);
 /* Called by the coordinator between units of mark work: ends a window when
  * it is over. Returns whether writers are parked now (the coordinator then
@@ -85,5 +94,9 @@ uint64_t tc_throttle_total_stops(void);
 /* Marks whose writers were parked through termination, since start
  * (tests). */
 uint64_t tc_throttle_total_held(void);
+/* Times tc_throttle_engage found the throttle on already, since start:
+ * marks whose rounds ended because they did not shrink with the throttle
+ * on (tests). */
+uint64_t tc_throttle_total_gave_up(void);
 
 #endif

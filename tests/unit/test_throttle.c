@@ -5,8 +5,10 @@
  * holder objects as fast as it can, so every concurrent re-scan round finds
  * nearly every holder page written again: the rounds cannot shrink on their
  * own. Another thread allocates garbage so cycles keep coming. The throttle
- * must engage (writers parked in stop windows), and hold the writer
- * parked through mark termination; meanwhile every leaf must survive:
+ * must engage (writers parked in stop windows); when the round after does
+ * not shrink either, the mark must end its rounds there rather than run
+ * them all, and hold the writer parked through mark termination;
+ * meanwhile every leaf must survive:
  * each carries a stamp derived from its address, checked after the run,
  * and the sum of the leaf addresses over all slots (a swap preserves it)
  * must be unchanged; each leaf must still be a live object (gc_base) after
@@ -103,6 +105,7 @@ TEST(writer_is_throttled_and_nothing_is_lost) {
   }
   uint64_t sum0 = address_sum();
   uint64_t stops0 = tc_throttle_total_stops(), held0 = tc_throttle_total_held();
+  uint64_t gave_up0 = tc_throttle_total_gave_up();
   gc_memstats ms;
   gc_read_memstats(&ms);
   uint32_t gc0 = ms.num_gc;
@@ -127,12 +130,18 @@ TEST(writer_is_throttled_and_nothing_is_lost) {
 
   uint64_t stops = tc_throttle_total_stops() - stops0;
   uint64_t held = tc_throttle_total_held() - held0;
-  printf("  %u cycles, %ld swaps, %llu throttle stops, %llu marks held the writer\n",
+  uint64_t gave_up = tc_throttle_total_gave_up() - gave_up0;
+  printf("  %u cycles, %ld swaps, %llu throttle stops, %llu marks held the writer, %llu ended "
+         "their rounds when a throttled round did not shrink\n",
          ms.num_gc - gc0, (long)atomic_load(&swaps), (unsigned long long)stops,
-         (unsigned long long)held);
+         (unsigned long long)held, (unsigned long long)gave_up);
   CHECK(ms.num_gc - gc0 >= 20);
   CHECK(stops > 0);
   CHECK(held > 0);
+  CHECK(gave_up > 0);
+  /* At most once per mark: a mark that ran on after the throttle failed
+   * would count each further round that did not shrink. */
+  CHECK(gave_up <= (uint64_t)(ms.num_gc - gc0));
 
   /* A leaf freed too early keeps its stamp until its slot is reused: the
    * collection above swept it (gc_base no longer finds it), and these
