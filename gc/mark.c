@@ -688,15 +688,21 @@ void tc_mark_concurrent(tc_mark_result_t *out) {
   }
   /* Throttled: the writers stay parked from here through termination, so
    * what is written after this last collection is the others' few pages. */
+  uint64_t stretch_helpers_ns = 0;
   if (pages && tc_throttle_hold()) {
+    /* The held writers leave their CPUs to the markers: one more helper
+     * drains for each, and its time, like the coordinator's here, is
+     * marking on the writers' behalf. */
+    uint64_t h0 = tc_atomic_load_acquire(&mk.helper_ns);
     for (int i = 0; i < TC_FINAL_STRETCH_ROUNDS; i++) {
       uint64_t n = collect_scanned(&w, tc_arenas.lo, heap_hi(), false);
       out->dirty_pages += n;
       work_flush(&w);
-      run_phase(&w, nhelp, dp, true);
+      run_phase(&w, nhelp + (int)tc_throttle_parked(), dp, true);
       if (n <= TC_FINAL_DIRTY_PAGES) break;
       tc_throttle_hold_more(); /* another thread wrote much meanwhile */
     }
+    stretch_helpers_ns = tc_atomic_load_acquire(&mk.helper_ns) - h0;
   }
   collect_counters(&w, out);
   tc_gcwork_dispose(&w);
@@ -706,11 +712,13 @@ void tc_mark_concurrent(tc_mark_result_t *out) {
   (void)idle_cpus(); /* the next window starts now */
   uint64_t coord_ns = dp ? duty.busy_ns + duty.idle_ns : tc_nanotime() - t0;
   uint64_t helpers_ns = tc_atomic_exchange_acq_rel(&mk.helper_ns, 0);
+  if (stretch_helpers_ns > helpers_ns) stretch_helpers_ns = helpers_ns;
+  helpers_ns -= stretch_helpers_ns; /* background work from here on */
   out->mark_cpu_ns = coord_ns + helpers_ns;
   out->assist_ns = tc_atomic_exchange_acq_rel(&mk.assist_ns, 0);
   /* Marking in the writers' CPU time is on their behalf: assist time. */
   uint64_t charged = tc_throttle_charged_ns();
-  out->assist_ns += charged;
+  out->assist_ns += charged + stretch_helpers_ns;
   /* The fractional worker left that time out of its busy time already. */
   if (!dp) out->mark_cpu_ns -= charged < out->mark_cpu_ns ? charged : out->mark_cpu_ns;
   /* Helpers share the helper time evenly; the idle ones are the last. */

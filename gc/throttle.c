@@ -36,6 +36,8 @@ void tc_throttle_reset(void) {
 
 bool tc_throttle_on(void) { return th.on; }
 
+uint32_t tc_throttle_parked(void) { return th.nparked; }
+
 bool tc_throttle_engage(void) {
   if (th.on) {
     tc_atomic_add_relaxed(&th.total_gave_up, 1);

@@ -60,6 +60,8 @@ void tc_throttle_reset(void);
  * mark goes to its final stretch. */
 bool tc_throttle_engage(void);
 bool tc_throttle_on(void);
+/* Writers parked now. */
+uint32_t tc_throttle_parked(void);
 /* Called by the coordinator between units of mark work: ends a window when
  * it is over. Returns whether writers are parked now (the coordinator then
  * marks without duty-cycling). */
