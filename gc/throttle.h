@@ -35,7 +35,9 @@
  * are parked once more and stay parked through the last collection of
  * written pages and its re-scan into mark termination, whose stop then
  * parks only the other threads; termination re-scans what those wrote in
- * the meantime, which the throttle judged to be little.
+ * the meantime, which the throttle judged to be little. The stretch's
+ * drains take one more helper per parked writer (tc_throttle_parked), on
+ * the CPUs the writers left.
  *
  * Invariants: the coordinator holds the stoppers' locks (world lock, sweep
  * gate, tc_threads.lock) whenever a thread is parked by the throttle, so no
