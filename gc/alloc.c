@@ -57,6 +57,19 @@ static TC_NOINLINE TC_COLD void *fail_enomem(void) {
 
 /* Allocates from the cached span of sc after refilling it. Caller is in a
  * no-stop region. */
+/* Leaves the allocation fast path and returns p. A suspend signal that
+ * landed inside set stop_waiting, and the thread parks here, in a tail call
+ * with p its only live value, so the fast path stays a leaf; one landing
+ * after the flag is cleared parks the thread in its handler (stw.h). The
+ * slow paths that the fast path calls leave it first thing. */
+TC_INLINE void *fastpath_exit(tc_mcache_t *c, void *p) {
+  __atomic_signal_fence(__ATOMIC_SEQ_CST);
+  c->in_fastpath = 0;
+  __atomic_signal_fence(__ATOMIC_SEQ_CST);
+  if (TC_UNLIKELY(c->stop_waiting)) return tc_stw_fastpath_park(c, p);
+  return p;
+}
+
 static uintptr_t refill_and_alloc(tc_thread_t *t, tc_spanclass_t sc) {
   tc_mcache_t *c = t->mcache;
   tc_span_t *s = c->alloc[sc];
@@ -75,7 +88,10 @@ static uintptr_t refill_and_alloc(tc_thread_t *t, tc_spanclass_t sc) {
   return s->base + (uintptr_t)idx * s->elemsize;
 }
 
-static TC_NOINLINE TC_SAMPLING_FRAME void *alloc_small_slow(tc_spanclass_t sc) {
+/* Entered from the fast path, which c's flag still says (a stop meanwhile
+ * parks the thread at the exit here). */
+static TC_NOINLINE TC_SAMPLING_FRAME void *alloc_small_slow(tc_mcache_t *c, tc_spanclass_t sc) {
+  fastpath_exit(c, NULL);
   tc_thread_t *t = tc_thread_current();
   if (t == NULL) return fail_enomem();
   tc_thread_nostop_enter(t);
@@ -177,9 +193,10 @@ TC_INLINE void zero_slot(uintptr_t p, uintptr_t size) {
 }
 
 /* A small allocation whose countdown ran out (zeroed already, inside the
- * fast path's section): the sample is recorded out of line. */
+ * fast path, which it leaves here): the sample is recorded out of line. */
 static TC_NOINLINE TC_COLD TC_SAMPLING_FRAME void *alloc_sampled(tc_mcache_t *c, tc_span_t *s,
                                                                  uintptr_t p) {
+  fastpath_exit(c, (void *)p);
   return tc_sample_alloc(c, s, p);
 }
 
@@ -190,33 +207,24 @@ TC_INLINE void fastpath_enter(tc_mcache_t *c) {
   c->in_fastpath = 1;
   __atomic_signal_fence(__ATOMIC_SEQ_CST);
 }
-TC_INLINE void fastpath_exit(tc_mcache_t *c) {
-  __atomic_signal_fence(__ATOMIC_SEQ_CST);
-  c->in_fastpath = 0;
-}
 
 TC_INLINE void *alloc_inline(size_t size, bool noscan) {
   if (TC_UNLIKELY(size > TC_MAX_SMALL_SIZE)) return alloc_large(size, noscan);
   tc_spanclass_t sc = tc_spanclass_make(tc_size_to_class(size), noscan);
-  /* No stop lands between here and fastpath_exit (stw.h): the span's
-   * cursor and the countdown are updated in several stores. */
+  /* No stop lands between here and fastpath_exit, wherever it is (stw.h):
+   * the span's cursor and the countdown are updated in several stores. */
   tc_mcache_t *c = tc_mcache_tls;
   fastpath_enter(c);
   tc_span_t *s = c->alloc[sc];
   uintptr_t p = tc_span_alloc_fast(s);
-  if (TC_UNLIKELY(p == 0)) {
-    fastpath_exit(c);
-    return alloc_small_slow(sc);
-  }
+  if (TC_UNLIKELY(p == 0)) return alloc_small_slow(c, sc);
   uintptr_t slot = s->elemsize; /* read once: the store below may alias it */
   if (TC_UNLIKELY((c->next_sample -= (int64_t)slot) < 0)) {
     if (!noscan && s->needzero) zero_slot(p, slot);
-    fastpath_exit(c);
     return alloc_sampled(c, s, p);
   }
   if (!noscan && s->needzero) zero_slot(p, slot);
-  fastpath_exit(c);
-  return (void *)p;
+  return fastpath_exit(c, (void *)p);
 }
 
 API TC_FASTPATH void *gc_alloc(size_t n) { return alloc_inline(n, false); }

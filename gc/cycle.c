@@ -85,7 +85,7 @@ static uint64_t stop_world(void) {
   }
   tc_gc_lock_stoppers();
   uint64_t t = tc_nanotime();
-  tc_stw_stop(NULL);
+  tc_stw_stop(NULL, false);
   return t;
 }
 
@@ -116,7 +116,7 @@ void tc_gc_with_world_stopped(void (*fn)(void *), void *arg) {
   tc_atomic_sub_relaxed(&stoppers_waiting, 1);
   tc_sweep_pause();
   tc_mutex_lock(&tc_threads.lock);
-  tc_stw_stop(self);
+  tc_stw_stop(self, true);
   fn(arg);
   tc_stw_start(self);
   tc_mutex_unlock(&tc_threads.lock);

@@ -10,7 +10,7 @@
 #define E &tc_empty_span
 #define E8 E, E, E, E, E, E, E, E
 #define E64 E8, E8, E8, E8, E8, E8, E8, E8
-tc_mcache_t tc_empty_mcache = {INT64_MAX, {E64, E64, E8}, 0};
+tc_mcache_t tc_empty_mcache = {INT64_MAX, {E64, E64, E8}, 0, 0};
 #undef E64
 #undef E8
 #undef E

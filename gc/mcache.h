@@ -29,10 +29,12 @@
 typedef struct tc_mcache {
   int64_t next_sample;  /* owner only, or world stopped; see header */
   tc_span_t *alloc[TC_NUM_SPAN_CLASSES];
-  /* 1 while the owner is inside the allocation fast path: the suspend
-   * handler (same thread) declines then (stw.h). Also written, harmlessly,
-   * in tc_empty_mcache by unregistered threads; never read there. */
+  /* 1 while the owner is inside the allocation fast path. The suspend
+   * handler (same thread) then sets stop_waiting, and the fast path's exit
+   * parks the thread (stw.h). in_fastpath is also written, harmlessly, in
+   * tc_empty_mcache by unregistered threads; stop_waiting never is. */
   volatile int in_fastpath;
+  volatile int stop_waiting;
 } tc_mcache_t;
 
 extern tc_mcache_t tc_empty_mcache;

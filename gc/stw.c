@@ -5,10 +5,11 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <semaphore.h>
 #include <signal.h>
 #include <string.h>
-#include <ucontext.h>
+#include <time.h>
 
 #include "atomic.h"
 #include "error.h"
@@ -17,12 +18,6 @@
 #include "os.h"
 #include "thread.h"
 
-/* Defined by the linker when alloc.o (the only user of the section) is
- * linked; weak so a static program that never allocates still links, and
- * then no thread can be in a fast path. */
-extern char __start_tc_fastpath[] __attribute__((weak, visibility("hidden")));
-extern char __stop_tc_fastpath[] __attribute__((weak, visibility("hidden")));
-
 static struct {
   sem_t ack;             /* one post per suspend signal handled */
   uint32_t epoch;        /* atomic; bumped to restart the world */
@@ -30,6 +25,7 @@ static struct {
   sigset_t park_mask;    /* mask while parked: only the restart signal */
   sigset_t wait_mask;    /* blocked during a blocked wait: all but faults */
   bool stopped;          /* world stopped; collector only */
+  bool holding_aside;    /* a stop keeps collector threads aside until its restart */
 } stw;
 
 uint32_t tc_stw_stopping;
@@ -151,10 +147,6 @@ void tc_stw_step_aside_slow(void) {
   tc_atomic_sub_seq_cst(&stw.aside, 1);
 }
 
-TC_INLINE bool in_fastpath(uintptr_t pc) {
-  return pc >= (uintptr_t)__start_tc_fastpath && pc < (uintptr_t)__stop_tc_fastpath;
-}
-
 static void suspend_handler(int sig, siginfo_t *info, void *uctx) {
   int saved = errno;
   tc_thread_t *t = tc_thread_tls;
@@ -163,17 +155,27 @@ static void suspend_handler(int sig, siginfo_t *info, void *uctx) {
     t->stop_deferred = 1;
     goto out;
   }
-  ucontext_t *uc = uctx;
-  /* The flag also covers a fast path that a signal handler of the program
-   * (or a late restart signal) interrupted: the PC is then the handler's. */
-  if (tc_mcache_tls->in_fastpath || in_fastpath((uintptr_t)uc->uc_mcontext.gregs[REG_RIP])) {
-    tc_atomic_store_release(&t->stop_state, TC_STOP_DECLINED);
-    sem_post(&stw.ack);
+  /* In the fast path (also when a handler of the program interrupted it and
+   * this signal landed in that handler): its exit parks the thread (stw.h).
+   * The shared empty cache is never the fast path's (it allocates nothing
+   * there); the thread parks here. */
+  tc_mcache_t *c = tc_mcache_tls;
+  if (c != &tc_empty_mcache && c->in_fastpath) {
+    c->stop_waiting = 1;
     goto out;
   }
   park(t, tc_atomic_load_acquire(&stw.epoch));
 out:
   errno = saved;
+}
+
+void *tc_stw_fastpath_park(tc_mcache_t *c, void *p) {
+  c->stop_waiting = 0;
+  tc_thread_t *t = tc_thread_tls;
+  if (t != NULL) tc_stw_park(t);
+  /* p lives in this frame (or a register park spills) until here. */
+  __asm__ __volatile__("" : : "r"(p) : "memory");
+  return p;
 }
 
 static void restart_handler(int sig) {}
@@ -221,6 +223,33 @@ static void ack_wait(void) {
   }
 }
 
+/* How long a stopper polls for acknowledgements before it sleeps. */
+#define ACK_POLL_NS 1000000
+
+/* Waits for n acknowledgements. For up to ACK_POLL_NS it polls, yielding
+ * its CPU to whatever is queued there (often a thread that must run its
+ * handler), and only then sleeps. A sleeping stopper lets its virtual CPU
+ * halt, and the last acknowledgement's wake-up must then wait for the
+ * hypervisor to run that vCPU again: up to 3 ms on this machine
+ * (docs/performance.md, "Sleepers last"). */
+static void ack_wait_n(unsigned n) {
+  uint64_t start = 0;
+  unsigned polls = 0;
+  while (n > 0) {
+    if (sem_trywait(&stw.ack) == 0) {
+      n--;
+      continue;
+    }
+    if (polls++ % 16 == 0) {
+      uint64_t now = tc_nanotime();
+      if (start == 0) start = now;
+      if (now - start > ACK_POLL_NS) break;
+    }
+    sched_yield();
+  }
+  for (; n > 0; n--) ack_wait();
+}
+
 static bool signal_thread(tc_thread_t *t, int sig) {
   int err = pthread_kill(t->pthread, sig);
   if (err == 0) return true;
@@ -264,26 +293,57 @@ static bool claim(tc_thread_t *t, const tc_thread_t *self, int sel) {
   }
 }
 
-/* Signals every selected thread and waits until each has parked, signalling
- * again those that declined (they were in the fast path). Threads blocked in
- * the collector are taken without a signal. Collector threads step aside
- * meanwhile (tc_stw_step_aside): a CPU they hold is one a thread that must
- * reach its handler may be queued behind, for a whole time slice. */
-static void stop_selected(tc_thread_t *self, int sel) {
-  unsigned sent = 0, acked = 0;
-  tc_atomic_add_seq_cst(&tc_stw_stopping, 1);
-  for (tc_thread_t *t = tc_threads.list; t; t = t->next)
-    if (claim(t, self, sel) && signal_thread(t, tc_options.sig_suspend)) sent++;
-  while (acked < sent) {
-    ack_wait();
-    acked++;
-    for (tc_thread_t *t = tc_threads.list; t; t = t->next) {
-      int want = TC_STOP_DECLINED;
-      if (t != self && tc_atomic_cas_acq_rel(&t->stop_state, &want, TC_STOP_PENDING)) {
-        if (signal_thread(t, tc_options.sig_suspend)) sent++;
-      }
-    }
+/* Stops classify at most this many threads (one system call each). */
+#define ORDER_MAX_THREADS 32
+
+/* Sets signal_late on the threads that used less than half a CPU since the
+ * previous stop: most likely asleep in a system call now. A sleeping
+ * thread's signal wakes it, often onto the stopper's CPU, where it preempts
+ * the stopper (the coordinator marks, so the scheduler owes it nothing).
+ * When it parks, that CPU goes to a program thread queued there, for a
+ * whole time slice, unless that thread's signal is already pending; a
+ * signal to a thread that is running or queued preempts nobody. So the
+ * busy threads are signalled first (docs/performance.md, "Sleepers
+ * last"). */
+static void order_signals(const tc_thread_t *self) {
+  bool classify = tc_threads.count <= ORDER_MAX_THREADS;
+  uint64_t wall = classify ? tc_nanotime() : 0;
+  for (tc_thread_t *t = tc_threads.list; t; t = t->next) {
+    t->signal_late = false;
+    struct timespec ts;
+    if (!classify || t == self || !t->has_cpu_clock || clock_gettime(t->cpu_clock, &ts) != 0)
+      continue;
+    uint64_t cpu = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+    if (t->stop_wall_ns != 0 && wall > t->stop_wall_ns)
+      t->signal_late = (cpu - t->stop_cpu_ns) * 2 < wall - t->stop_wall_ns;
+    t->stop_cpu_ns = cpu;
+    t->stop_wall_ns = wall;
   }
+}
+
+/* Ends a stop's claim on collector threads (tc_stw_step_aside). */
+static void release_aside(void) {
+  tc_atomic_sub_seq_cst(&tc_stw_stopping, 1);
+  if (tc_atomic_load_seq_cst(&stw.aside) > 0) tc_os_futex_wake(&tc_stw_stopping);
+  tc_atomic_fence_seq_cst();
+}
+
+/* Signals every selected thread and waits until each has parked (a thread
+ * in a no-stop region or the fast path parks when it leaves); the busy ones
+ * first (order_signals). Threads blocked in the collector are taken
+ * without a signal. Collector threads step aside meanwhile
+ * (tc_stw_step_aside): a CPU they hold is one a thread that must reach its
+ * handler may be queued behind, for a whole time slice. hold_aside keeps
+ * them aside until tc_stw_start. */
+static void stop_selected(tc_thread_t *self, int sel, bool hold_aside) {
+  unsigned sent = 0;
+  tc_atomic_add_seq_cst(&tc_stw_stopping, 1);
+  order_signals(self);
+  for (int late = 0; late <= 1; late++)
+    for (tc_thread_t *t = tc_threads.list; t; t = t->next)
+      if (t->signal_late == late && claim(t, self, sel) && signal_thread(t, tc_options.sig_suspend))
+        sent++;
+  ack_wait_n(sent);
   if (TC_DEBUG >= 1) {
     for (tc_thread_t *t = tc_threads.list; t; t = t->next) {
       if (t == self || !(sel == SEL_ALL || sel == SEL_REST || t->throttled)) continue;
@@ -293,9 +353,10 @@ static void stop_selected(tc_thread_t *self, int sel) {
                  s, sel, (int)t->throttled);
     }
   }
-  tc_atomic_sub_seq_cst(&tc_stw_stopping, 1);
-  if (tc_atomic_load_seq_cst(&stw.aside) > 0) tc_os_futex_wake(&tc_stw_stopping);
-  tc_atomic_fence_seq_cst();
+  if (hold_aside)
+    stw.holding_aside = true; /* released by tc_stw_start */
+  else
+    release_aside();
 }
 
 static void start_selected(tc_thread_t *self, int sel) {
@@ -315,8 +376,8 @@ static void start_selected(tc_thread_t *self, int sel) {
   }
 }
 
-void tc_stw_stop(tc_thread_t *self) {
-  stop_selected(self, SEL_ALL);
+void tc_stw_stop(tc_thread_t *self, bool hold_collector) {
+  stop_selected(self, SEL_ALL, hold_collector);
   stw.stopped = true;
 }
 
@@ -324,14 +385,18 @@ void tc_stw_start(tc_thread_t *self) {
   stw.stopped = false;
   tc_atomic_fence_seq_cst();
   start_selected(self, SEL_ALL);
+  if (stw.holding_aside) {
+    stw.holding_aside = false;
+    release_aside();
+  }
 }
 
-void tc_stw_stop_throttled(void) { stop_selected(NULL, SEL_THROTTLED_RUNNING); }
+void tc_stw_stop_throttled(void) { stop_selected(NULL, SEL_THROTTLED_RUNNING, false); }
 
 void tc_stw_start_throttled(void) { start_selected(NULL, SEL_THROTTLED); }
 
 void tc_stw_stop_rest(void) {
-  stop_selected(NULL, SEL_REST);
+  stop_selected(NULL, SEL_REST, false);
   stw.stopped = true;
 }
 

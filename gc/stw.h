@@ -7,11 +7,15 @@
  *   - inside a no-stop region: records the request and returns; the thread
  *     parks itself when it leaves the region (thread.h);
  *   - executing the inline allocation fast path (its mcache's in_fastpath
- *     is set, or its PC lies in the tc_fastpath section), also when a signal
- *     handler of the program interrupted the fast path and the suspend
- *     signal landed in that handler (the PC is then the handler's, the
- *     flag still says): declines; the collector signals it again, by then
- *     it has left the fast path (a dozen instructions);
+ *     is 1), also when a signal handler of the program interrupted the fast
+ *     path and the suspend signal landed in that handler: sets the cache's
+ *     stop_waiting and returns. The fast path's exit clears in_fastpath,
+ *     then reads stop_waiting and parks the thread if it is set (a dozen
+ *     instructions later). A signal between the two finds in_fastpath 0
+ *     and parks the thread at once: the span is consistent by then. (It
+ *     used to decline and be signalled again; when the stopper shared the
+ *     thread's CPU, the new signal arrived before the thread had run one
+ *     instruction, and the two traded the CPU for up to 10 ms.)
  *   - anywhere else: parks. The kernel saved its registers in the signal
  *     frame on its own stack; the handler publishes its stack pointer,
  *     acknowledges, and waits in sigsuspend until the restart signal.
@@ -36,10 +40,15 @@
 #include "base.h"
 
 struct tc_thread;
+struct tc_mcache;
 
 void tc_stw_init(void);
-/* Caller holds tc_threads.lock and is a registered thread (or none). */
-void tc_stw_stop(struct tc_thread *self);
+/* Caller holds tc_threads.lock and is a registered thread (or none).
+ * hold_collector: the caller is not the collector (gc_read_memstats and
+ * the like), and collector threads stay stepped aside until the restart:
+ * woken at once, the coordinator took the stopper's CPU for a whole slice
+ * while the world stood (docs/performance.md, "Sleepers last"). */
+void tc_stw_stop(struct tc_thread *self, bool hold_collector);
 void tc_stw_start(struct tc_thread *self);
 /* Stop and restart only the threads whose `throttled` flag is set (the
  * write throttle, throttle.h); the rest of the world runs on. Same
@@ -80,7 +89,13 @@ TC_INLINE void tc_stw_step_aside(void) {
 }
 bool tc_stw_world_stopped(void);
 
-/* Functions holding an inline allocation fast path go in this section. */
+/* Functions holding an inline allocation fast path go in this section
+ * (the profiler leaves their frames out of stacks, profile/stack.c). */
 #define TC_FASTPATH __attribute__((section("tc_fastpath"), noinline))
+
+/* The fast path's exit found a stop waiting (mcache stop_waiting): park
+ * until the restart, then return p (the new object, kept visible
+ * meanwhile). Out of line. */
+void *tc_stw_fastpath_park(struct tc_mcache *c, void *p);
 
 #endif

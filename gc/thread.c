@@ -62,6 +62,8 @@ static tc_thread_t *register_self(void) {
   }
   t->pthread = pthread_self();
   t->tid = (pid_t)syscall(SYS_gettid);
+  t->has_cpu_clock = pthread_getcpuclockid(t->pthread, &t->cpu_clock) == 0;
+  t->stop_wall_ns = 0;
   t->tp = (uintptr_t)__builtin_thread_pointer();
   t->mcache = c;
   stack_bounds(t);
@@ -183,6 +185,8 @@ void tc_thread_after_fork_child(void) {
     self->next = self->prev = NULL;
     self->pthread = pthread_self();
     self->tid = (pid_t)syscall(SYS_gettid);
+    self->has_cpu_clock = pthread_getcpuclockid(self->pthread, &self->cpu_clock) == 0;
+    self->stop_wall_ns = 0;
     self->stop_state = TC_STOP_RUNNING;
   }
 }

@@ -32,14 +32,13 @@
 /* Entries of a thread's write-barrier buffer (Go's wbBuf has 512). */
 #define TC_WB_ENTRIES 256
 
-/* RUNNING -> PENDING (signalled) -> PARKED, or -> DECLINED (in the fast
- * path; signalled again) -> ...; RUNNING <-> BLOCKED (waiting inside the
- * collector, tc_stw_blocking) -> BLOCKED_PARKED (a stop took it as it is,
- * without a signal) -> BLOCKED at the restart. */
+/* RUNNING -> PENDING (signalled; a thread in a no-stop region or the
+ * allocation fast path stays PENDING until it leaves) -> PARKED; RUNNING <->
+ * BLOCKED (waiting inside the collector, tc_stw_blocking) -> BLOCKED_PARKED
+ * (a stop took it as it is, without a signal) -> BLOCKED at the restart. */
 enum {
   TC_STOP_RUNNING = 0,
   TC_STOP_PENDING,
-  TC_STOP_DECLINED,
   TC_STOP_PARKED,
   TC_STOP_BLOCKED,
   TC_STOP_BLOCKED_PARKED
@@ -58,6 +57,14 @@ typedef struct tc_thread {
   int stop_state;              /* TC_STOP_*; atomic */
   volatile int nostop;         /* no-stop nesting depth; own thread + its handler */
   volatile int stop_deferred;  /* a stop arrived inside a no-stop region */
+  /* Stops signal first the threads that used most of a CPU since the
+   * previous stop, and last those that mostly slept (stw.c): the thread's
+   * CPU clock, its reading and the time of that reading at the previous
+   * stop (0: none yet). Stoppers only, under tc_threads.lock. */
+  clockid_t cpu_clock;
+  bool has_cpu_clock;
+  bool signal_late;
+  uint64_t stop_cpu_ns, stop_wall_ns;
   /* Write throttle (throttle.c, coordinator only, under tc_threads.lock):
    * page faults counted when last sampled, and whether the thread is one
    * of the writers parked by the current throttle stop. */

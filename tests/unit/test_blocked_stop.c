@@ -32,9 +32,6 @@
 #include "stw.h"
 #include "thread.h"
 
-/* See test_gcwork.c: keeps alloc.o (the tc_fastpath section) linked. */
-void *(*volatile keep_alloc)(size_t) = gc_alloc;
-
 /* ---- counting the collector's signals ------------------------------------ */
 
 #define MAX_TRACKED 8

@@ -17,9 +17,6 @@
 #include "check.h"
 #include "cgroup.h"
 
-/* Link workaround shared with the other unit tests: see test_gcwork.c. */
-void *(*volatile tc_test_force_link_alloc)(size_t) = gc_alloc;
-
 TEST(cpu_max) {
   CHECK_EQ(tc_cgroup_parse_cpu_max("max 100000\n"), 0);
   CHECK_EQ(tc_cgroup_parse_cpu_max("100000 100000\n"), 1);

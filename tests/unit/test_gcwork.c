@@ -24,13 +24,6 @@
 #include "check.h"
 #include "gcwork.h"
 
-/* Link workaround, not part of the test: gcwork.o pulls in (via fixalloc.o
- * and thread.o) stw.o, which refers to __start_tc_fastpath; the linker
- * defines it only when alloc.o (the tc_fastpath section) is linked. Without
- * a reference to gc_alloc, linking against libtricolor.a fails (reported as
- * a library bug). gc_alloc is never called. */
-void *(*volatile tc_test_force_link_alloc)(size_t) = gc_alloc;
-
 /* ---- one marker ------------------------------------------------------- */
 
 TEST(single_marker_roundtrip) {

@@ -19,9 +19,6 @@
 #include "options.h"
 #include "os.h"
 
-/* See test_gcwork.c: keeps alloc.o (the tc_fastpath section) linked. */
-void *(*volatile tc_test_force_link_alloc)(size_t) = gc_alloc;
-
 static void sleep_ms(long ms) {
   struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
   nanosleep(&ts, NULL);

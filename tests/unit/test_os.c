@@ -17,9 +17,6 @@
 #include "check.h"
 #include "os.h"
 
-/* Link workaround shared with the other unit tests: see test_gcwork.c. */
-void *(*volatile tc_test_force_link_alloc)(size_t) = gc_alloc;
-
 enum { NSPIN = 3 };
 static volatile int stop;
 static volatile int started;

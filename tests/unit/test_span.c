@@ -19,13 +19,6 @@
 #include "sizeclass.h"
 #include "span.h"
 
-/* Link workaround, not part of the test: span.o pulls in (via fixalloc.o and
- * thread.o) stw.o, which refers to __start_tc_fastpath/__stop_tc_fastpath;
- * the linker defines those only when an object with a tc_fastpath section
- * (alloc.o) is linked. Without a reference to gc_alloc, linking against
- * libtricolor.a fails (reported as a library bug). */
-void *(*volatile tc_test_force_link_alloc)(size_t) = gc_alloc;
-
 #define BUF_PAGES 16 /* the largest small class span has 10 pages */
 
 static uintptr_t buf_base(void) {

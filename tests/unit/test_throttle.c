@@ -29,9 +29,6 @@
 #include "os.h"
 #include "throttle.h"
 
-/* See test_gcwork.c: keeps alloc.o (the tc_fastpath section) linked. */
-void *(*volatile tc_test_force_link_alloc)(size_t) = gc_alloc;
-
 #define HOLDERS 2048
 #define SLOTS 512 /* 4 KiB of pointers per holder */
 #define STAMP_KEY 0x9e3779b97f4a7c15ull
