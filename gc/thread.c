@@ -51,6 +51,16 @@ static void stack_bounds(tc_thread_t *t) {
   t->stack_hi = (uintptr_t)addr + size;
 }
 
+/* Who the calling thread is, for signals and its CPU clock: at
+ * registration, and again in a fork child (a new thread id, and the CPU
+ * time seen by the previous stop is the parent's). */
+static void set_identity(tc_thread_t *t) {
+  t->pthread = pthread_self();
+  t->tid = (pid_t)syscall(SYS_gettid);
+  t->has_cpu_clock = pthread_getcpuclockid(t->pthread, &t->cpu_clock) == 0;
+  t->stop_wall_ns = 0;
+}
+
 static tc_thread_t *register_self(void) {
   tc_gc_ensure_init();
   tc_thread_t *t = tc_fixalloc_alloc(&thread_alloc);
@@ -60,10 +70,7 @@ static tc_thread_t *register_self(void) {
     tc_fixalloc_free(&thread_alloc, t);
     return NULL;
   }
-  t->pthread = pthread_self();
-  t->tid = (pid_t)syscall(SYS_gettid);
-  t->has_cpu_clock = pthread_getcpuclockid(t->pthread, &t->cpu_clock) == 0;
-  t->stop_wall_ns = 0;
+  set_identity(t);
   t->tp = (uintptr_t)__builtin_thread_pointer();
   t->mcache = c;
   stack_bounds(t);
@@ -183,10 +190,7 @@ void tc_thread_after_fork_child(void) {
   tc_threads.count = self ? 1 : 0;
   if (self) {
     self->next = self->prev = NULL;
-    self->pthread = pthread_self();
-    self->tid = (pid_t)syscall(SYS_gettid);
-    self->has_cpu_clock = pthread_getcpuclockid(self->pthread, &self->cpu_clock) == 0;
-    self->stop_wall_ns = 0;
+    set_identity(self);
     self->stop_state = TC_STOP_RUNNING;
   }
 }
