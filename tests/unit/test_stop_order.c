@@ -8,6 +8,8 @@
  *    path's exit: it gets exactly one suspend signal per stop, so suspend
  *    and restart signals alternate for every thread. (The old protocol
  *    declined and was signalled again, up to hundreds of times per stop.)
+ *    The objects those threads allocate, checksummed with a serial number,
+ *    all survive, in two rings, one of which outlives cycles.
  *  - A stop signals the threads that were busy since the previous stop
  *    before those that slept: a sleeper's wake-up can preempt the stopper,
  *    and its CPU then goes to a busy thread whose signal is not sent yet.
@@ -15,6 +17,8 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stdint.h>
+#include <stdlib.h>
 #include <time.h>
 #include <tricolor.h>
 
@@ -72,33 +76,69 @@ static void sleep_us(long us) {
   nanosleep(&ts, NULL);
 }
 
-static void read_stats(void) {
+static uint32_t num_gc(void) {
   gc_memstats ms;
-  gc_read_memstats(&ms);
+  gc_read_memstats(&ms); /* a stop */
+  return ms.num_gc;
 }
 
 static atomic_bool stop_threads;
 
-/* ---- stops inside the fast path -------------------------------------------
- */
+/* ---- stops inside the fast path ------------------------------------------ */
 
 #define RING 4096
+#define KEEP_EVERY 64 /* one object in 64 also goes to a ring that lives for cycles */
 
-/* Small objects, most from the inline fast path, a ring of them live. */
+static atomic_long lost; /* objects overwritten while still referenced */
+
+/* Word 1 of every object: its address and its serial number, so a slot
+ * freed too early and handed out again fails the check. */
+static uintptr_t object_check(void **p, uint64_t serial) {
+  return ((uintptr_t)p * 0x9e3779b97f4a7c15u) ^ (uintptr_t)serial;
+}
+
+typedef struct ring {
+  void **obj[RING];
+  uint64_t serial[RING];
+} ring_t;
+
+static void ring_put(ring_t *r, unsigned slot, void **p, uint64_t serial) {
+  void **old = r->obj[slot];
+  if (old != NULL && (uintptr_t)old[1] != object_check(old, r->serial[slot]))
+    atomic_fetch_add(&lost, 1);
+  r->obj[slot] = p;
+  r->serial[slot] = serial;
+}
+
+static void ring_verify(const ring_t *r) {
+  for (unsigned k = 0; k < RING; k++)
+    if (r->obj[k] != NULL && (uintptr_t)r->obj[k][1] != object_check(r->obj[k], r->serial[k]))
+      atomic_fetch_add(&lost, 1);
+}
+
+/* Small objects, most from the inline fast path, and many stopped inside it
+ * (the ones a deferred park hands back after the stop): two rings of them
+ * live, checked when replaced and at the end. */
 static void *allocator(void *arg) {
-  void **ring = gc_alloc(RING * sizeof(void *));
-  unsigned long i = (uintptr_t)arg;
-  while (!atomic_load_explicit(&stop_threads, memory_order_relaxed)) {
+  ring_t *young = gc_alloc(sizeof(ring_t)), *old = gc_alloc(sizeof(ring_t));
+  uint64_t serial = (uintptr_t)arg << 40;
+  for (unsigned long i = 0; !atomic_load_explicit(&stop_threads, memory_order_relaxed); i++) {
     void **p = gc_alloc(16 + (i % 8) * 16);
-    p[0] = ring[(i + 1) % RING]; /* some pointers, some scanning */
-    ring[i++ % RING] = p;
+    p[0] = young->obj[(i + 1) % RING]; /* some pointers, some scanning */
+    p[1] = (void *)object_check(p, ++serial);
+    ring_put(young, i % RING, p, serial);
+    if (i % KEEP_EVERY == 0) ring_put(old, (i / KEEP_EVERY) % RING, p, serial);
   }
+  ring_verify(young);
+  ring_verify(old);
   return NULL;
 }
 
 TEST(a_stop_in_the_fast_path_sends_one_signal) {
   atomic_store(&stop_threads, false);
   atomic_store(&ntracked, 0);
+  atomic_store(&lost, 0);
+  uint32_t gc0 = num_gc();
   pthread_t a[2];
   int ia[2];
   for (int k = 0; k < 2; k++) {
@@ -107,11 +147,15 @@ TEST(a_stop_in_the_fast_path_sends_one_signal) {
   }
   /* Stops of our own, besides the cycles' pauses. */
   for (int s = 0; s < 400; s++) {
-    read_stats();
+    num_gc();
     sleep_us(500);
   }
   atomic_store(&stop_threads, true);
   for (int k = 0; k < 2; k++) CHECK(pthread_join(a[k], NULL) == 0);
+  uint32_t cycles = num_gc() - gc0;
+  printf("  %u cycles, %ld objects lost\n", cycles, atomic_load(&lost));
+  CHECK(cycles >= 3); /* the old ring outlived cycles */
+  CHECK(atomic_load(&lost) == 0);
   for (int k = 0; k < 2; k++) {
     long sus = atomic_load(&tracked[ia[k]].suspends), rep = atomic_load(&tracked[ia[k]].repeats);
     printf(
@@ -124,8 +168,7 @@ TEST(a_stop_in_the_fast_path_sends_one_signal) {
   atomic_store(&ntracked, 0);
 }
 
-/* ---- busy threads first ----------------------------------------------------
- */
+/* ---- busy threads first ---------------------------------------------------- */
 
 static void *spinner(void *arg) {
   gc_register_thread();
@@ -158,7 +201,7 @@ TEST(busy_threads_are_signalled_before_sleeping_ones) {
   int busy_first = 0, counted = 0;
   for (int k = 0; k < ORDER_STOPS; k++) {
     atomic_store(&first_signalled, -1);
-    read_stats();
+    num_gc();
     int first = atomic_load(&first_signalled);
     /* The first two stops have no history to order by. */
     if (k >= 2 && (first == ib || first == is)) {
@@ -179,4 +222,9 @@ TEST(busy_threads_are_signalled_before_sleeping_ones) {
   atomic_store(&ntracked, 0);
 }
 
-int main(int argc, char **argv) { return check_run_all(argc, argv); }
+int main(int argc, char **argv) {
+  /* After each concurrent mark, a marking with the world stopped that
+   * aborts on anything the concurrent one missed. */
+  setenv("GCCHECKMARK", "1", 0);
+  return check_run_all(argc, argv);
+}
