@@ -63,6 +63,12 @@
  * preemption included), stalls_1ms / stalls_10ms (churn operations that took
  * longer than 1 ms / 10 ms), build_s, nodes, heap_mib (live heap after the full
  * collection), cpu_s (user + system of the steady phase), check.
+ * tricolor also prints the longest single pause of the steady phase
+ * (max_single_us), its longest stopping part (max_stopping_us: from the
+ * stop request until every thread had parked), and the same two for the
+ * stops that are not a cycle's (max_other_us, max_other_stopping_us: the
+ * monitor's gc_read_memstats), each the floor of its histogram bucket
+ * (/sched/pauses/..., at most 25% below the value); -1: no such pause.
  */
 #include "harness.h"
 
@@ -180,6 +186,52 @@ static atomic_int stop_monitor;
 static pthread_mutex_t ms_lock = PTHREAD_MUTEX_INITIALIZER;
 static long ms_reads;
 static uint64_t ms_read_max_ns; /* longest gc_read_memstats call (--verbose) */
+
+/* The single pauses of the steady phase, from the pause histograms
+ * (/sched/pauses/..., Go's time buckets: a value's bucket floor is at most
+ * 25% below it). Snapshot at the start, difference at the end. */
+enum { H_GC, H_GC_STOPPING, H_OTHER, H_OTHER_STOPPING, H_COUNT };
+static const char *const hist_names[H_COUNT] = {
+    "/sched/pauses/total/gc:seconds", "/sched/pauses/stopping/gc:seconds",
+    "/sched/pauses/total/other:seconds", "/sched/pauses/stopping/other:seconds"};
+static uint64_t *hist_start[H_COUNT];
+static size_t hist_n;
+
+static void read_hists(gc_metric_sample *s) {
+  memset(s, 0, H_COUNT * sizeof *s);
+  for (int h = 0; h < H_COUNT; h++)
+    s[h].name = hist_names[h];
+  gc_read_metrics(s, H_COUNT);
+  for (int h = 0; h < H_COUNT; h++)
+    if (s[h].kind != GC_METRIC_KIND_FLOAT64_HISTOGRAM)
+      bench_die(hist_names[h]); /* a metric this bench needs is missing */
+}
+
+static void hists_begin(void) {
+  gc_metric_sample s[H_COUNT];
+  read_hists(s);
+  hist_n = s[0].value.float64_histogram.ncounts;
+  for (int h = 0; h < H_COUNT; h++) {
+    hist_start[h] = malloc(hist_n * sizeof(uint64_t));
+    if (hist_start[h] == NULL)
+      bench_die("out of memory (histograms)");
+    memcpy(hist_start[h], s[h].value.float64_histogram.counts, hist_n * sizeof(uint64_t));
+  }
+}
+
+/* Floor (us) of the highest bucket that gained a pause since hists_begin,
+ * per histogram; -1 when none did. */
+static void hists_max_us(double out[H_COUNT]) {
+  gc_metric_sample s[H_COUNT];
+  read_hists(s);
+  for (int h = 0; h < H_COUNT; h++) {
+    const gc_float64_histogram *x = &s[h].value.float64_histogram;
+    out[h] = -1;
+    for (size_t i = 0; i < hist_n && i < x->ncounts; i++)
+      if (x->counts[i] > hist_start[h][i])
+        out[h] = x->buckets[i] > 0 ? x->buckets[i] * 1e6 : 0;
+  }
+}
 
 static void collect_pauses(void) {
   pthread_mutex_lock(&ms_lock);
@@ -541,6 +593,7 @@ int main(int argc, char **argv) {
   gc_read_memstats(&ms);
   ms_last = ms.num_gc;
   pthread_mutex_unlock(&ms_lock);
+  hists_begin();
   pthread_t monitor;
   if (bench_thread_create(&monitor, Monitor, NULL) != 0)
     bench_die("cannot create the monitor thread");
@@ -628,13 +681,19 @@ int main(int argc, char **argv) {
 #endif
     bench_report_gc();
   }
-  char extra[160] = "";
+  char extra[256] = "";
 #if BENCH_ALLOC_ID == BENCH_ID_boehm
   snprintf(extra, sizeof extra, " stops=%ld max_stop_us=%.0f", boehm_stops, boehm_stop_max / 1e3);
 #elif BENCH_ALLOC_ID == BENCH_ID_tricolor
+  double hmax[H_COUNT];
+  hists_max_us(hmax);
+  int len = snprintf(extra, sizeof extra,
+                     " max_single_us=%.0f max_stopping_us=%.0f max_other_us=%.0f"
+                     " max_other_stopping_us=%.0f",
+                     hmax[H_GC], hmax[H_GC_STOPPING], hmax[H_OTHER], hmax[H_OTHER_STOPPING]);
   const char *req = getenv("GCMODE");
   if (req != NULL && strcmp(req, mode_name()) != 0)
-    snprintf(extra, sizeof extra, " requested=%s", req);
+    snprintf(extra + len, sizeof extra - (size_t)len, " requested=%s", req);
 #endif
   /* No completed cycle (the cap came first): no pause statistics. */
   char stats[160] = "max_us=- p99_us=- median_us=- mean_us=-";

@@ -75,22 +75,38 @@ void tc_gc_unlock_stoppers(void) {
   tc_mutex_unlock(&world_lock);
 }
 
-static uint64_t stop_world(void) {
+/* The time slice of a thread stopping or restarting the world (os.h): the
+ * coordinator's always, another stopper's for the length of its stop. Every
+ * signal it sends may wake a sleeping thread onto its own CPU; with the
+ * default ~3 ms slice the woken thread preempted it between two signals
+ * and a program thread could then keep it queued for a whole slice. */
+#define STOPPER_SLICE_NS 100000
+
+/* Stops the world for a cycle's pause: returns when the stop was requested
+ * (the pause's start) and sets *stopped_ns to when every thread had parked. */
+static uint64_t stop_world(uint64_t *stopped_ns) {
+  uint64_t t;
   /* Writers the throttle still holds parked (and its locks): stop the
    * rest (throttle.h). */
   if (tc_throttle_handover()) {
-    uint64_t t = tc_nanotime();
+    t = tc_nanotime();
     tc_stw_stop_rest();
-    return t;
+  } else {
+    tc_gc_lock_stoppers();
+    t = tc_nanotime();
+    tc_stw_stop(NULL, false);
   }
-  tc_gc_lock_stoppers();
-  uint64_t t = tc_nanotime();
-  tc_stw_stop(NULL, false);
+  *stopped_ns = tc_nanotime();
   return t;
 }
 
-static void start_world(void) {
-  tc_stw_start(NULL);
+/* Restarts the world; returns the pause's end. Go measures a pause until
+ * the world has restarted: until every thread was released (stw.h). */
+static uint64_t restart_world(void) { return tc_stw_start(NULL); }
+
+/* After restart_world, and after the pause is recorded: readers of the
+ * pause statistics stop the world, which takes this lock. */
+static void release_world(void) {
   tc_throttle_clear();
   tc_gc_unlock_stoppers();
 }
@@ -116,9 +132,16 @@ void tc_gc_with_world_stopped(void (*fn)(void *), void *arg) {
   tc_atomic_sub_relaxed(&stoppers_waiting, 1);
   tc_sweep_pause();
   tc_mutex_lock(&tc_threads.lock);
+  /* The coordinator's short slice for the length of the stop and the
+   * restart (coordinator() below). */
+  uint64_t slice = tc_os_thread_slice(STOPPER_SLICE_NS);
+  uint64_t t0 = tc_nanotime();
   tc_stw_stop(self, true);
+  uint64_t t1 = tc_nanotime();
   fn(arg);
-  tc_stw_start(self);
+  uint64_t t2 = tc_stw_start(self);
+  tc_stats_record_other_pause(t1 - t0, t2 - t0);
+  if (slice != 0) tc_os_thread_slice(slice);
   tc_mutex_unlock(&tc_threads.lock);
   tc_sweep_resume();
   tc_mutex_unlock(&world_lock);
@@ -270,7 +293,9 @@ static void run_cycle(uint32_t num, bool forced) {
   tc_roots_refresh();
   tc_mark_prepare();
   if (tc_gc.mode == TC_MODE_STW) {
-    rec.stw_start_ns = rec.sweep_term_ns = stop_world();
+    uint64_t stopped;
+    rec.stw_start_ns = rec.sweep_term_ns = stop_world(&stopped);
+    rec.stop2_ns = stopped - rec.stw_start_ns;
     if (TC_DEBUG >= 1 && !tc_sweep_done())
       tc_throw("sweep termination: unswept spans remain at mark start");
     tc_pool_cleanup();
@@ -280,12 +305,14 @@ static void run_cycle(uint32_t num, bool forced) {
   } else {
     if (tc_gc.mode == TC_MODE_CONCURRENT) over_scan_runs(RESET_BRIDGE, reset_run, NULL);
     /* 2. Pause 1. */
-    uint64_t t1 = rec.sweep_term_ns = stop_world();
+    uint64_t stopped;
+    uint64_t t1 = rec.sweep_term_ns = stop_world(&stopped);
+    rec.stop1_ns = stopped - t1;
     tc_pacer_start_cycle(t1);
     mark_begin(&mr);
     tc_pacer_revise(); /* with the roots' scan work done */
-    rec.stw1_ns = tc_nanotime() - t1;
-    start_world();
+    rec.stw1_ns = restart_world() - t1;
+    release_world();
     tc_limiter_add_gc_ns(rec.stw1_ns * (uint64_t)tc_options.procs);
     tc_limiter_update(true, num, true);
     announce_begun(num);
@@ -294,14 +321,15 @@ static void run_cycle(uint32_t num, bool forced) {
     tc_mark_concurrent(&mr);
     rec.mark_end_ns = tc_nanotime();
     /* 4. Pause 2: mark termination. */
-    rec.stw_start_ns = stop_world();
+    rec.stw_start_ns = stop_world(&stopped);
+    rec.stop2_ns = stopped - rec.stw_start_ns;
     tc_mark_terminate(&mr);
     mark_done(&rec, &mr);
   }
-  uint64_t end = tc_nanotime();
+  uint64_t end = restart_world();
   rec.stw2_ns = end - rec.stw_start_ns;
   tc_stats_record_cycle_stw(&rec, tc_unixnanos());
-  start_world();
+  release_world();
   rec.stw_end_ns = end;
   tc_limiter_add_gc_ns(rec.stw2_ns * (uint64_t)tc_options.procs);
   tc_limiter_update(false, num, true);
@@ -317,17 +345,12 @@ static void run_cycle(uint32_t num, bool forced) {
 
 /* ---- the coordinator ----------------------------------------------------- */
 
-/* The coordinator's time slice (os.h): it stops the world, and every
- * signal it sends may wake a sleeping thread onto its own CPU; with the
- * default ~3 ms slice the woken thread preempted it between two signals
- * and a program thread could then keep it queued for a whole slice. */
-#define COORDINATOR_SLICE_NS 100000
 
 static void *coordinator(void *arg) {
   sigset_t all;
   sigfillset(&all);
   pthread_sigmask(SIG_BLOCK, &all, NULL);
-  tc_os_thread_slice(COORDINATOR_SLICE_NS);
+  tc_os_thread_slice(STOPPER_SLICE_NS);
   pthread_mutex_lock(&ctl.lock);
   for (;;) {
     while (!ctl.trigger && ctl.force_target <= ctl.started)

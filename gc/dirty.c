@@ -18,11 +18,23 @@
 #include <unistd.h>
 
 #include "error.h"
+#include "stw.h"
 #include "uffd_uapi.h"
 
 #define KPAGE 4096u
 /* Regions per PAGEMAP_SCAN call; more are fetched by continuing the walk. */
 #define VEC_LEN 512
+/* Each PAGEMAP_SCAN call holds the process's mmap lock for reading for its
+ * whole walk, and a thread that maps memory (the heap growing: mmap in a
+ * no-stop region) waits for it, and every page fault behind that thread:
+ * a stop then waits as long. Re-protecting a written page takes ~40 ns and
+ * passing a protected one ~2 ns, so one call over a 1 GiB heap written all
+ * over (the reset before a mark, right after the lifting) held the lock
+ * for ~10 ms. A call therefore reports and re-protects at most
+ * WALK_MAX_PAGES pages and walks at most WALK_MAX_BYTES: under ~50 us each
+ * (docs/performance.md, "What holds a stop": ~256 calls per GiB). */
+#define WALK_MAX_PAGES 1024
+#define WALK_MAX_BYTES ((uintptr_t)16 << 20)
 
 static struct {
   int uffd;
@@ -63,6 +75,7 @@ static long scan_once(uintptr_t lo, uintptr_t hi, struct tc_page_region *vec, si
   a.end = hi;
   a.vec = (uint64_t)(uintptr_t)vec;
   a.vec_len = n;
+  a.max_pages = WALK_MAX_PAGES;
   a.category_mask = TC_PAGE_IS_WRITTEN;
   a.return_mask = TC_PAGE_IS_WRITTEN;
   long r;
@@ -131,14 +144,17 @@ static uint64_t collect(uintptr_t lo, uintptr_t hi, struct tc_page_region *vec,
                         void (*fn)(uintptr_t, uintptr_t, void *), void *ctx) {
   uint64_t pages = 0;
   while (lo < hi) {
-    uintptr_t end;
-    long n = scan_once(lo, hi, vec, VEC_LEN, &end);
+    /* Between calls no lock is held: a stop under way gets this CPU, and
+     * the mmap lock stays free for a thread it waits for (stw.h). */
+    tc_stw_step_aside();
+    uintptr_t end, cap = hi - lo > WALK_MAX_BYTES ? lo + WALK_MAX_BYTES : hi;
+    long n = scan_once(lo, cap, vec, VEC_LEN, &end);
     if (n < 0) tc_throw("PAGEMAP_SCAN failed (errno %d)", errno);
     for (long i = 0; i < n; i++) {
       pages += (vec[i].end - vec[i].start) / KPAGE;
       if (fn) fn((uintptr_t)vec[i].start, (uintptr_t)vec[i].end, ctx);
     }
-    /* The walk stops early only when the vector is full. */
+    /* The walk stops early when the vector is full or max_pages found. */
     if (end <= lo) break;
     lo = end;
   }

@@ -36,7 +36,7 @@ enum {
   M_HEAP_GOAL, M_HEAP_LIVE, M_HEAP_OBJECTS, M_TINY_ALLOCS,
   M_GOGC, M_GOMEMLIMIT, M_LIMITER_LAST,
   M_SCAN_GLOBALS, M_SCAN_HEAP, M_SCAN_STACK, M_SCAN_TOTAL,
-  M_PAUSES, M_SCHED_PAUSES_GC,
+  M_PAUSES, M_SCHED_PAUSES_GC, M_SCHED_STOPPING_GC, M_SCHED_PAUSES_OTHER, M_SCHED_STOPPING_OTHER,
   M_CPU_ASSIST, M_CPU_DEDICATED, M_CPU_IDLE_MARK, M_CPU_PAUSE, M_CPU_GC_TOTAL,
   M_CPU_SCAV_ASSIST, M_CPU_SCAV_BG, M_CPU_SCAV_TOTAL, M_CPU_TOTAL,
   M_MEM_OBJECTS, M_MEM_UNUSED, M_MEM_FREE, M_MEM_RELEASED, M_MEM_STACKS, M_MEM_OS_STACKS,
@@ -69,6 +69,9 @@ static const gc_metric_description table[M_COUNT] = {
     [M_SCAN_TOTAL] = {"/gc/scan/total:bytes", "The total amount of space that is scannable: globals, heap and stack.", U, 0},
     [M_PAUSES] = {"/gc/pauses:seconds", "Distribution of individual GC-related stop-the-world pause latencies (deprecated alias).", H, 1},
     [M_SCHED_PAUSES_GC] = {"/sched/pauses/total/gc:seconds", "Distribution of individual GC-related stop-the-world pause latencies.", H, 1},
+    [M_SCHED_STOPPING_GC] = {"/sched/pauses/stopping/gc:seconds", "Distribution of the stopping part of each GC pause: from the stop request until every thread has parked.", H, 1},
+    [M_SCHED_PAUSES_OTHER] = {"/sched/pauses/total/other:seconds", "Distribution of stop-the-world pauses not made by the collector's cycles (gc_read_memstats, metrics, gc_set_profile_rate).", H, 1},
+    [M_SCHED_STOPPING_OTHER] = {"/sched/pauses/stopping/other:seconds", "Distribution of the stopping part of the pauses in /sched/pauses/total/other:seconds.", H, 1},
     [M_CPU_ASSIST] = {"/cpu/classes/gc/mark/assist:cpu-seconds", "CPU time spent by allocating threads on mark assists.", F, 1},
     [M_CPU_DEDICATED] = {"/cpu/classes/gc/mark/dedicated:cpu-seconds", "CPU time spent by the background mark workers (dedicated and fractional).", F, 1},
     [M_CPU_IDLE_MARK] = {"/cpu/classes/gc/mark/idle:cpu-seconds", "CPU time spent marking on otherwise idle CPUs.", F, 1},
@@ -191,9 +194,17 @@ API void gc_read_metrics(gc_metric_sample *samples, size_t n) {
         break;
       case M_PAUSES:
       case M_SCHED_PAUSES_GC:
+      case M_SCHED_STOPPING_GC:
+      case M_SCHED_PAUSES_OTHER:
+      case M_SCHED_STOPPING_OTHER: {
+        int h = k == M_SCHED_STOPPING_GC      ? TC_PAUSE_GC_STOPPING
+                : k == M_SCHED_PAUSES_OTHER   ? TC_PAUSE_OTHER
+                : k == M_SCHED_STOPPING_OTHER ? TC_PAUSE_OTHER_STOPPING
+                                               : TC_PAUSE_GC;
         x->value.float64_histogram =
-            histogram(s.pause_hist, TC_PAUSE_HIST_COUNTS, tc_stats_pause_buckets());
+            histogram(s.pause_hist[h], TC_PAUSE_HIST_COUNTS, tc_stats_pause_buckets());
         continue;
+      }
       case M_CPU_ASSIST: f = (double)s.cpu_assist_ns * sec; break;
       case M_CPU_DEDICATED: f = (double)s.cpu_mark_ns * sec; break;
       case M_CPU_IDLE_MARK: f = (double)s.cpu_idle_ns * sec; break;

@@ -90,16 +90,18 @@ struct tc_sched_attr {
   uint32_t sched_util_min, sched_util_max;
 };
 
-void tc_os_thread_slice(uint64_t ns) {
+uint64_t tc_os_thread_slice(uint64_t ns) {
   struct tc_sched_attr a;
   memset(&a, 0, sizeof a);
   /* Keep the policy and nice value; a policy other than SCHED_OTHER has
    * no slice to set. */
-  if (syscall(SYS_sched_getattr, 0, &a, sizeof a, 0) != 0 || a.sched_policy != SCHED_OTHER) return;
+  if (syscall(SYS_sched_getattr, 0, &a, sizeof a, 0) != 0 || a.sched_policy != SCHED_OTHER) return 0;
+  uint64_t old = a.sched_runtime;
+  if (old == ns) return 0;
   a.size = sizeof a;
   a.sched_flags = 0;
   a.sched_runtime = ns;
-  syscall(SYS_sched_setattr, 0, &a, 0);
+  return syscall(SYS_sched_setattr, 0, &a, 0) == 0 ? old : 0;
 }
 
 void tc_os_futex_wait(uint32_t *w, uint32_t v, uint64_t ns) {

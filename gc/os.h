@@ -19,7 +19,9 @@
  *                            calling thread (Linux >= 6.12 EEVDF custom
  *                            slice: same CPU share, earlier deadlines, so it
  *                            is picked sooner and not preempted by wake-ups);
- *                            ignored where unsupported.
+ *                            returns the slice it replaced, to be restored
+ *                            with another call, or 0 if nothing changed
+ *                            (unsupported, another policy, already ns).
  *   tc_os_futex_wait(w, v, ns)  sleep while *w == v, at most ns (0: no
  *                            limit); returns at once if *w != v, and may
  *                            return early (signal, spurious wake-up).
@@ -47,7 +49,7 @@ int tc_os_thread_start(void *(*fn)(void *), pthread_t *out);
 int tc_os_ncpu(void);
 int tc_os_online_cpus(void);
 int tc_os_runnable(void);
-void tc_os_thread_slice(uint64_t ns);
+uint64_t tc_os_thread_slice(uint64_t ns);
 void tc_os_futex_wait(uint32_t *w, uint32_t v, uint64_t ns);
 void tc_os_futex_wake(uint32_t *w);
 bool tc_os_cpu_ticks(uint64_t *idle, uint64_t *total);

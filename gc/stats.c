@@ -25,7 +25,7 @@ static struct {
   uint64_t small_frees[TC_NUM_SIZE_CLASSES];  /* atomic */
   uint64_t large_allocs, large_alloc_bytes;   /* atomic */
   uint64_t large_frees, large_free_bytes;     /* atomic */
-  /* Written with the world stopped. */
+  /* Written under the world lock (stats.h), read with the world stopped. */
   uint64_t pause_ns[256], pause_end[256];
   uint64_t pause_total_ns;
   uint64_t gc_cpu_ns;       /* STW wall x procs, summed (Go 1.19's rule) */
@@ -34,8 +34,9 @@ static struct {
   uint64_t init_ns;
   /* Cumulative CPU ns by class (runtime/metrics /cpu/classes/...). */
   uint64_t cpu_assist_ns, cpu_mark_ns, cpu_idle_ns, cpu_pause_ns;
-  /* Every GC pause (each of a cycle's two), Go's time histogram. */
-  uint64_t pause_hist[TC_PAUSE_HIST_COUNTS];
+  /* Every pause (each of a cycle's two, and the others), Go's time
+   * histogram, total and stopping part (TC_PAUSE_GC ...). */
+  uint64_t pause_hist[TC_PAUSE_HISTS][TC_PAUSE_HIST_COUNTS];
 } st;
 
 /* Go's time histogram boundaries in ns (runtime/histogram.go, current):
@@ -61,7 +62,7 @@ static void init_pause_bounds(void) {
 
 const double *tc_stats_pause_buckets(void) { return pause_bounds_s; }
 
-static void record_pause(uint64_t ns) {
+static void record_pause(int hist, uint64_t ns) {
   /* The last boundary not above ns (0 <= ns, so index >= 1). */
   int lo = 1, hi = TC_PAUSE_HIST_COUNTS; /* bounds[lo] <= ns < bounds[hi] */
   while (hi - lo > 1) {
@@ -69,7 +70,7 @@ static void record_pause(uint64_t ns) {
     if (pause_bounds_ns[mid] <= (double)ns) lo = mid;
     else hi = mid;
   }
-  st.pause_hist[lo]++;
+  st.pause_hist[hist][lo]++;
 }
 
 void tc_stats_init(void) {
@@ -98,16 +99,26 @@ void tc_stats_record_cycle_stw(const tc_cycle_record_t *r, uint64_t end_unix_ns)
   st.pause_ns[i] = pause_ns;
   st.pause_end[i] = end_unix_ns;
   st.pause_total_ns += pause_ns;
-  st.gc_cpu_ns += pause_ns * (uint64_t)r->procs + r->mark_cpu_ns + r->assist_ns;
+  /* Read without the world stopped (tc_stats_gc_cpu_fraction). */
+  tc_atomic_add_relaxed(&st.gc_cpu_ns, pause_ns * (uint64_t)r->procs + r->mark_cpu_ns + r->assist_ns);
   st.cpu_assist_ns += r->assist_ns;
   st.cpu_mark_ns += r->mark_cpu_ns - r->idle_ns;
   st.cpu_idle_ns += r->idle_ns;
   st.cpu_pause_ns += pause_ns * (uint64_t)r->procs;
-  if (r->mode != TC_MODE_STW) record_pause(r->stw1_ns);
-  record_pause(r->stw2_ns);
+  if (r->mode != TC_MODE_STW) {
+    record_pause(TC_PAUSE_GC, r->stw1_ns);
+    record_pause(TC_PAUSE_GC_STOPPING, r->stop1_ns);
+  }
+  record_pause(TC_PAUSE_GC, r->stw2_ns);
+  record_pause(TC_PAUSE_GC_STOPPING, r->stop2_ns);
   st.last_gc_unix = end_unix_ns;
   if (r->forced) st.num_forced_gc++;
   st.num_gc++;
+}
+
+void tc_stats_record_other_pause(uint64_t stopping_ns, uint64_t total_ns) {
+  record_pause(TC_PAUSE_OTHER, total_ns);
+  record_pause(TC_PAUSE_OTHER_STOPPING, stopping_ns);
 }
 
 uint64_t tc_stats_init_ns(void) { return st.init_ns; }

@@ -8,7 +8,8 @@
  * and derives Go's MemStats fields.
  *
  * tc_cycle_record_t is filled at phase boundaries by cycle.c; the pause
- * ring and totals are updated with the world stopped (no stdio, no malloc).
+ * ring and totals are updated under the world lock, with the world stopped
+ * or just restarted (no stdio, no malloc).
  * Go: runtime/mstats.go.
  */
 #ifndef TC_STATS_H
@@ -22,6 +23,12 @@
 /* Go's time histogram: 162 counts between 163 boundaries. */
 #define TC_PAUSE_HIST_COUNTS 162
 
+/* The pause histograms (Go's /sched/pauses/...): each stop-the-world's
+ * total time and its stopping part, for the cycles' pauses (gc) and for
+ * the other stops (gc_read_memstats, the metrics snapshot,
+ * gc_set_profile_rate). */
+enum { TC_PAUSE_GC, TC_PAUSE_GC_STOPPING, TC_PAUSE_OTHER, TC_PAUSE_OTHER_STOPPING, TC_PAUSE_HISTS };
+
 typedef struct tc_cycle_record {
   uint32_t num;            /* cycle number, from 1 */
   bool forced;             /* started by gc_collect */
@@ -32,6 +39,9 @@ typedef struct tc_cycle_record {
   uint64_t stw_end_ns;     /* world restarted */
   uint64_t stw1_ns;        /* sweep termination pause (0 in stw mode) */
   uint64_t stw2_ns;        /* mark termination pause (the whole mark in stw) */
+  uint64_t stop1_ns, stop2_ns; /* the part of each pause spent stopping the
+                                  world: from the stop request until every
+                                  thread has parked */
   uint64_t mark_start_ns, mark_end_ns; /* concurrent mark, monotonic */
   uint64_t mark_cpu_ns;    /* background mark workers' time */
   uint64_t assist_ns;      /* mutators' mark assist time */
@@ -64,7 +74,7 @@ typedef struct tc_stats_snapshot {
   gc_memstats m;
   uint64_t small_allocs[TC_NUM_SIZE_CLASSES], small_frees[TC_NUM_SIZE_CLASSES];
   uint64_t large_allocs, large_frees, large_alloc_bytes, large_free_bytes;
-  uint64_t pause_hist[TC_PAUSE_HIST_COUNTS];
+  uint64_t pause_hist[TC_PAUSE_HISTS][TC_PAUSE_HIST_COUNTS];
   uint64_t cpu_assist_ns, cpu_mark_ns, cpu_idle_ns, cpu_pause_ns, elapsed_ns;
 } tc_stats_snapshot_t;
 void tc_stats_snapshot(tc_stats_snapshot_t *s);
@@ -76,9 +86,13 @@ void tc_stats_count_small_frees(unsigned sizeclass, uint32_t n);
 void tc_stats_count_large_alloc(uintptr_t bytes);
 void tc_stats_count_large_free(uintptr_t bytes);
 
-/* World stopped: record a finished cycle's pauses (stw1_ns + stw2_ns, Go's
- * per-cycle PauseNs) ending at end_unix_ns. */
+/* Holding the world lock, right after the restart (readers stop the world,
+ * which takes that lock): record a finished cycle's pauses (stw1_ns +
+ * stw2_ns, Go's per-cycle PauseNs, each until the world restarted) ending
+ * at end_unix_ns. */
 void tc_stats_record_cycle_stw(const tc_cycle_record_t *r, uint64_t end_unix_ns);
+/* The same, for a stop that is not a cycle's (TC_PAUSE_OTHER). */
+void tc_stats_record_other_pause(uint64_t stopping_ns, uint64_t total_ns);
 void tc_stats_init(void);
 uint64_t tc_stats_init_ns(void);
 /* Go 1.19's GCCPUFraction: GC CPU time over procs x wall time since start. */

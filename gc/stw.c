@@ -22,7 +22,7 @@ static struct {
   sem_t ack;             /* one post per suspend signal handled */
   uint32_t epoch;        /* atomic; bumped to restart the world */
   uint32_t aside;        /* atomic; collector threads waiting in step_aside */
-  sigset_t park_mask;    /* mask while parked: only the restart signal */
+  sigset_t park_mask;    /* mask while parked: all but those that end a program */
   sigset_t wait_mask;    /* blocked during a blocked wait: all but faults */
   bool stopped;          /* world stopped; collector only */
   bool holding_aside;    /* a stop keeps collector threads aside until its restart */
@@ -43,31 +43,32 @@ static void note_altstack(tc_thread_t *t) {
   }
 }
 
+/* Parked threads wait on the epoch word, and a restart wakes them all with
+ * one futex call: woken one by one (a restart signal each), the first
+ * thread woken preempted the restarter, whose CPU share was spent on the
+ * pause's work, and the others stayed parked for its whole time slice (up
+ * to 4 ms; docs/performance.md, "What holds a stop"). The program's
+ * signals stay blocked while parked (park_mask), as sigsuspend's mask used
+ * to keep them: a handler run meanwhile could touch the heap. */
 static void park(tc_thread_t *t, uint32_t epoch) {
   /* Spill callee-saved registers into this frame so the scan from stop_sp
    * sees them (the handler path also has them in the signal frame). */
   __builtin_unwind_init();
   volatile uintptr_t marker = 0;
+  sigset_t old;
+  pthread_sigmask(SIG_SETMASK, &stw.park_mask, &old);
   t->stop_sp = (uintptr_t)&marker;
   note_altstack(t);
   tc_atomic_store_release(&t->stop_state, TC_STOP_PARKED);
   sem_post(&stw.ack);
-  while (tc_atomic_load_acquire(&stw.epoch) == epoch) sigsuspend(&stw.park_mask);
+  while (tc_atomic_load_acquire(&stw.epoch) == epoch) tc_os_futex_wait(&stw.epoch, epoch, 0);
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
   (void)marker;
 }
 
 void tc_stw_park(tc_thread_t *t) {
   int saved = errno;
-  /* Outside a handler the restart signal is not blocked: arriving between
-   * park's epoch check and its sigsuspend it would be consumed there, and
-   * the thread would sleep through the restart. Blocked, it stays pending
-   * until sigsuspend (as in the handler, whose mask includes it). */
-  sigset_t block, old;
-  sigemptyset(&block);
-  sigaddset(&block, tc_options.sig_restart);
-  pthread_sigmask(SIG_BLOCK, &block, &old);
   park(t, tc_atomic_load_acquire(&stw.epoch));
-  pthread_sigmask(SIG_SETMASK, &old, NULL);
   errno = saved;
 }
 
@@ -83,11 +84,14 @@ static TC_NOINLINE void note_sp_below_caller(tc_thread_t *t) {
  * only when the restart turns BLOCKED_PARKED back into BLOCKED. */
 static void unblock(tc_thread_t *t) {
   for (;;) {
+    /* The epoch before the state: a restart stores the state, then bumps
+     * the epoch and wakes its waiters (start_selected). */
+    uint32_t e = tc_atomic_load_seq_cst(&stw.epoch);
     int s = TC_STOP_BLOCKED;
     if (tc_atomic_cas_acq_rel(&t->stop_state, &s, TC_STOP_RUNNING)) return;
     if (s != TC_STOP_BLOCKED_PARKED)
       tc_throw("thread %d left a blocked wait in stop state %d", (int)t->tid, s);
-    tc_os_futex_wait((uint32_t *)&t->stop_state, (uint32_t)s, 1000000);
+    tc_os_futex_wait(&stw.epoch, e, 1000000);
   }
 }
 
@@ -178,6 +182,9 @@ void *tc_stw_fastpath_park(tc_mcache_t *c, void *p) {
   return p;
 }
 
+/* The restart signal (GCSIGRESTART) is not sent any more: a restart is one
+ * futex broadcast (park). It stays reserved, as Boehm's is
+ * (GC_get_thr_restart_signal), with a handler that ignores it. */
 static void restart_handler(int sig) {}
 
 void tc_stw_init(void) {
@@ -186,17 +193,14 @@ void tc_stw_init(void) {
   sa.sa_sigaction = suspend_handler;
   sa.sa_flags = SA_SIGINFO | SA_RESTART;
   sigemptyset(&sa.sa_mask);
-  /* The restart signal stays pending until sigsuspend, so it is never lost. */
   sigaddset(&sa.sa_mask, tc_options.sig_restart);
   if (sigaction(tc_options.sig_suspend, &sa, NULL) != 0)
     tc_throw("sigaction(%d) failed", tc_options.sig_suspend);
   struct sigaction ra = {0};
   ra.sa_handler = restart_handler;
   ra.sa_flags = SA_RESTART;
-  /* A restart signal can arrive late, long after the park it ended (a
-   * thread that saw the new epoch without sleeping), anywhere, also in the
-   * fast path. A suspend landing in this handler would see only the
-   * handler's PC: it waits until the handler has returned. */
+  /* A suspend landing in this handler would see only the handler's PC: it
+   * waits until the handler has returned. */
   sigemptyset(&ra.sa_mask);
   sigaddset(&ra.sa_mask, tc_options.sig_suspend);
   if (sigaction(tc_options.sig_restart, &ra, NULL) != 0)
@@ -209,7 +213,6 @@ void tc_stw_init(void) {
   sigdelset(&stw.wait_mask, SIGTRAP);
   sigdelset(&stw.wait_mask, SIGSYS);
   sigfillset(&stw.park_mask);
-  sigdelset(&stw.park_mask, tc_options.sig_restart);
   /* A stuck program can still be interrupted or killed. */
   sigdelset(&stw.park_mask, SIGINT);
   sigdelset(&stw.park_mask, SIGQUIT);
@@ -359,21 +362,24 @@ static void stop_selected(tc_thread_t *self, int sel, bool hold_aside) {
     release_aside();
 }
 
-static void start_selected(tc_thread_t *self, int sel) {
-  tc_atomic_add_acq_rel(&stw.epoch, 1);
+/* Releases the selected threads, then wakes every waiter at once (park,
+ * unblock); one not selected sees its state unchanged and waits again.
+ * Returns when the release was complete: the wake-up call's return can be
+ * late, for the threads it woke may take the caller's CPU first. */
+static uint64_t start_selected(tc_thread_t *self, int sel) {
   for (tc_thread_t *t = tc_threads.list; t; t = t->next) {
     if (t == self) continue;
-    /* Only the restart changes BLOCKED_PARKED (the thread waits for it). */
     int s = tc_atomic_load_acquire(&t->stop_state);
-    if (s == TC_STOP_BLOCKED_PARKED && (sel != SEL_THROTTLED || t->throttled)) {
+    /* Only the restart changes BLOCKED_PARKED (the thread waits for it). */
+    if (s == TC_STOP_BLOCKED_PARKED && (sel != SEL_THROTTLED || t->throttled))
       tc_atomic_store_release(&t->stop_state, TC_STOP_BLOCKED);
-      tc_os_futex_wake((uint32_t *)&t->stop_state);
-      continue;
-    }
-    if (!selected(t, self, sel) || s != TC_STOP_PARKED) continue;
-    tc_atomic_store_release(&t->stop_state, TC_STOP_RUNNING);
-    signal_thread(t, tc_options.sig_restart);
+    else if (selected(t, self, sel) && s == TC_STOP_PARKED)
+      tc_atomic_store_release(&t->stop_state, TC_STOP_RUNNING);
   }
+  tc_atomic_add_seq_cst(&stw.epoch, 1);
+  uint64_t released = tc_nanotime();
+  tc_os_futex_wake(&stw.epoch);
+  return released;
 }
 
 void tc_stw_stop(tc_thread_t *self, bool hold_collector) {
@@ -381,19 +387,20 @@ void tc_stw_stop(tc_thread_t *self, bool hold_collector) {
   stw.stopped = true;
 }
 
-void tc_stw_start(tc_thread_t *self) {
+uint64_t tc_stw_start(tc_thread_t *self) {
   stw.stopped = false;
   tc_atomic_fence_seq_cst();
-  start_selected(self, SEL_ALL);
+  uint64_t released = start_selected(self, SEL_ALL);
   if (stw.holding_aside) {
     stw.holding_aside = false;
     release_aside();
   }
+  return released;
 }
 
 void tc_stw_stop_throttled(void) { stop_selected(NULL, SEL_THROTTLED_RUNNING, false); }
 
-void tc_stw_start_throttled(void) { start_selected(NULL, SEL_THROTTLED); }
+void tc_stw_start_throttled(void) { (void)start_selected(NULL, SEL_THROTTLED); }
 
 void tc_stw_stop_rest(void) {
   stop_selected(NULL, SEL_REST, false);

@@ -1,5 +1,6 @@
 /*
- * stw.h - stopping and restarting the world with signals (Boehm's protocol).
+ * stw.h - stopping the world with signals (Boehm's protocol), restarting it
+ * with one futex broadcast.
  *
  * Stop: the collector, holding tc_threads.lock, sends the suspend signal to
  * every other registered thread and waits for each to acknowledge. The
@@ -18,12 +19,13 @@
  *     instruction, and the two traded the CPU for up to 10 ms.)
  *   - anywhere else: parks. The kernel saved its registers in the signal
  *     frame on its own stack; the handler publishes its stack pointer,
- *     acknowledges, and waits in sigsuspend until the restart signal.
+ *     acknowledges, and waits on the epoch word (futex, the program's
+ *     signals blocked) until a restart bumps it and wakes every parked
+ *     thread with one call. (A restart signal per thread let the first
+ *     thread woken preempt the restarter and keep the rest parked for its
+ *     time slice, up to 4 ms.)
  * So a stopped thread never holds an allocator lock and never has a span
  * half-updated, and the collector may flush every mcache.
- * The restart handler blocks the suspend signal: a restart can be delivered
- * late (a thread that saw the new epoch before it slept returns without
- * consuming it), in the middle of a fast path.
  *
  * A thread waiting inside the collector (tc_stw_blocking) is taken without
  * a signal: its registers are already on its stack, and it cannot leave the
@@ -31,7 +33,8 @@
  *
  * Nothing in the handler or in the stopped window allocates with libc,
  * prints, or takes a lock a stopped thread could hold.
- * Signals: GCSIGSUSPEND (default SIGPWR) and GCSIGRESTART (default SIGXCPU).
+ * Signals: GCSIGSUSPEND (default SIGPWR); GCSIGRESTART (default SIGXCPU) is
+ * reserved, as Boehm's restart signal, and not sent.
  */
 #ifndef TC_STW_H
 #define TC_STW_H
@@ -49,7 +52,11 @@ void tc_stw_init(void);
  * woken at once, the coordinator took the stopper's CPU for a whole slice
  * while the world stood (docs/performance.md, "Sleepers last"). */
 void tc_stw_stop(struct tc_thread *self, bool hold_collector);
-void tc_stw_start(struct tc_thread *self);
+/* Restarts the world; returns when every thread was released (monotonic
+ * ns): the end of the pause, as Go ends one when the world has restarted.
+ * The call itself may return later, the threads it woke having taken the
+ * caller's CPU. */
+uint64_t tc_stw_start(struct tc_thread *self);
 /* Stop and restart only the threads whose `throttled` flag is set (the
  * write throttle, throttle.h); the rest of the world runs on. Same
  * handshake and guarantees as tc_stw_stop; caller holds the world lock and

@@ -233,6 +233,49 @@ TEST(pause_histogram) {
   CHECK(hist_total(&s[0]) <= 2 * (uint64_t)mb.num_gc);
 }
 
+/* Pairwise stop_i <= total_i: at every boundary at least as many stops as
+ * pauses lie below it (the stopping CDF dominates the total one). */
+static int check_dominates(const gc_metric_sample *stop, const gc_metric_sample *total) {
+  const gc_float64_histogram *a = &stop->value.float64_histogram;
+  const gc_float64_histogram *b = &total->value.float64_histogram;
+  if (a->ncounts != b->ncounts) return 1;
+  uint64_t ca = 0, cb = 0;
+  for (size_t i = 0; i < a->ncounts; i++) {
+    ca += a->counts[i];
+    cb += b->counts[i];
+    if (ca < cb) {
+      fprintf(stderr, "  %s: %" PRIu64 " below %g s, %s: %" PRIu64 "\n", stop->name, ca,
+              a->buckets[i + 1], total->name, cb);
+      return 1;
+    }
+  }
+  return ca == cb ? 0 : 1;
+}
+
+TEST(stopping_histograms) {
+  gc_metric_sample s[4];
+  memset(s, 0, sizeof s);
+  s[0].name = "/sched/pauses/total/gc:seconds";
+  s[1].name = "/sched/pauses/stopping/gc:seconds";
+  s[2].name = "/sched/pauses/total/other:seconds";
+  s[3].name = "/sched/pauses/stopping/other:seconds";
+  for (int i = 0; i < 3; i++) gc_collect();
+  gc_read_metrics(s, 4);
+  for (int i = 0; i < 4; i++) CHECK_EQ(check_pauses(&s[i], 0), 0);
+  CHECK(hist_total(&s[0]) >= 3);
+  CHECK_EQ(check_dominates(&s[1], &s[0]), 0);
+  CHECK_EQ(check_dominates(&s[3], &s[2]), 0);
+  uint64_t other0 = hist_total(&s[2]);
+  /* Each gc_read_memstats stops the world once, as does each metrics
+   * snapshot (counted from the next one on); none of them is a cycle's. */
+  gc_memstats m;
+  for (int i = 0; i < 7; i++) gc_read_memstats(&m);
+  gc_read_metrics(s, 4);
+  CHECK(hist_total(&s[2]) >= other0 + 8);
+  CHECK_EQ(hist_total(&s[3]), hist_total(&s[2]));
+  CHECK_EQ(hist_total(&s[1]), hist_total(&s[0]));
+}
+
 /* ---- cumulative metrics under load ------------------------------------------- */
 
 static atomic_int stop_alloc;

@@ -5,9 +5,10 @@
  * goes through __wrap_pthread_kill below, which records it.
  *
  *  - A thread interrupted inside the allocation fast path parks at the fast
- *    path's exit: it gets exactly one suspend signal per stop, so suspend
- *    and restart signals alternate for every thread. (The old protocol
- *    declined and was signalled again, up to hundreds of times per stop.)
+ *    path's exit: it gets at most one suspend signal per stop (counted over
+ *    the main thread's own stops, each numbered before it begins). (The
+ *    old protocol declined and was signalled again, up to hundreds of times
+ *    per stop.)
  *    The objects those threads allocate, checksummed with a serial number,
  *    all survive, in two rings, one of which outlives cycles.
  *  - A stop signals the threads that were busy since the previous stop
@@ -31,9 +32,9 @@
 
 static struct {
   pthread_t who;
-  atomic_int last;      /* last signal sent to it: 0, suspend or restart */
+  atomic_long stop;     /* the main thread's stop that last signalled it */
   atomic_long suspends; /* suspend signals */
-  atomic_long repeats;  /* suspend signals with no restart since the previous one */
+  atomic_long repeats;  /* suspend signals within a stop that had sent one */
 } tracked[MAX_TRACKED];
 static atomic_int ntracked;
 
@@ -41,6 +42,8 @@ static atomic_int ntracked;
  * current stop signalled (-1: none yet). */
 static pthread_t main_thread;
 static atomic_int first_signalled = -1;
+/* The main thread's stops, numbered from 1 before each begins. */
+static atomic_long main_stop;
 
 int __real_pthread_kill(pthread_t th, int sig);
 
@@ -50,13 +53,13 @@ int __wrap_pthread_kill(pthread_t th, int sig) {
     if (!pthread_equal(tracked[i].who, th)) continue;
     if (sig == tc_options.sig_suspend) {
       atomic_fetch_add(&tracked[i].suspends, 1);
-      if (atomic_load(&tracked[i].last) == sig) atomic_fetch_add(&tracked[i].repeats, 1);
       if (pthread_equal(pthread_self(), main_thread)) {
+        long stop = atomic_load(&main_stop);
+        if (atomic_exchange(&tracked[i].stop, stop) == stop) atomic_fetch_add(&tracked[i].repeats, 1);
         int none = -1;
         atomic_compare_exchange_strong(&first_signalled, &none, i);
       }
     }
-    atomic_store(&tracked[i].last, sig);
   }
   return __real_pthread_kill(th, sig);
 }
@@ -64,7 +67,7 @@ int __wrap_pthread_kill(pthread_t th, int sig) {
 static int track(pthread_t th) {
   int i = atomic_load(&ntracked);
   tracked[i].who = th;
-  atomic_store(&tracked[i].last, 0);
+  atomic_store(&tracked[i].stop, 0);
   atomic_store(&tracked[i].suspends, 0);
   atomic_store(&tracked[i].repeats, 0);
   atomic_store(&ntracked, i + 1);
@@ -135,6 +138,7 @@ static void *allocator(void *arg) {
 }
 
 TEST(a_stop_in_the_fast_path_sends_one_signal) {
+  main_thread = pthread_self();
   atomic_store(&stop_threads, false);
   atomic_store(&ntracked, 0);
   atomic_store(&lost, 0);
@@ -147,9 +151,11 @@ TEST(a_stop_in_the_fast_path_sends_one_signal) {
   }
   /* Stops of our own, besides the cycles' pauses. */
   for (int s = 0; s < 400; s++) {
+    atomic_fetch_add(&main_stop, 1);
     num_gc();
     sleep_us(500);
   }
+  atomic_fetch_add(&main_stop, 1);
   atomic_store(&stop_threads, true);
   for (int k = 0; k < 2; k++) CHECK(pthread_join(a[k], NULL) == 0);
   uint32_t cycles = num_gc() - gc0;
