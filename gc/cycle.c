@@ -100,12 +100,10 @@ static uint64_t stop_world(uint64_t *stopped_ns) {
   return t;
 }
 
-/* Restarts the world; returns the pause's end. Go measures a pause until
- * the world has restarted: until every thread was released (stw.h). */
-static uint64_t restart_world(void) { return tc_stw_start(NULL); }
-
-/* After restart_world, and after the pause is recorded: readers of the
- * pause statistics stop the world, which takes this lock. */
+/* After the restart (tc_stw_start, which returns the pause's end: Go
+ * measures a pause until the world has restarted) and after the pause is
+ * recorded: readers of the pause statistics stop the world, which takes
+ * this lock. */
 static void release_world(void) {
   tc_throttle_clear();
   tc_gc_unlock_stoppers();
@@ -311,7 +309,7 @@ static void run_cycle(uint32_t num, bool forced) {
     tc_pacer_start_cycle(t1);
     mark_begin(&mr);
     tc_pacer_revise(); /* with the roots' scan work done */
-    rec.stw1_ns = restart_world() - t1;
+    rec.stw1_ns = tc_stw_start(NULL) - t1;
     release_world();
     tc_limiter_add_gc_ns(rec.stw1_ns * (uint64_t)tc_options.procs);
     tc_limiter_update(true, num, true);
@@ -326,7 +324,7 @@ static void run_cycle(uint32_t num, bool forced) {
     tc_mark_terminate(&mr);
     mark_done(&rec, &mr);
   }
-  uint64_t end = restart_world();
+  uint64_t end = tc_stw_start(NULL);
   rec.stw2_ns = end - rec.stw_start_ns;
   tc_stats_record_cycle_stw(&rec, tc_unixnanos());
   release_world();

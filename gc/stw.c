@@ -43,14 +43,17 @@ static void note_altstack(tc_thread_t *t) {
   }
 }
 
-/* Parked threads wait on the epoch word, and a restart wakes them all with
- * one futex call: woken one by one (a restart signal each), the first
- * thread woken preempted the restarter, whose CPU share was spent on the
- * pause's work, and the others stayed parked for its whole time slice (up
- * to 4 ms; docs/performance.md, "What holds a stop"). The program's
+/* A parked thread waits until a restart changes its own state, sleeping on
+ * the epoch word; a restart stores the states, then bumps the epoch and
+ * wakes every sleeper with one futex call. A thread the restart did not
+ * select (the throttle restarts only its writers) finds its state still
+ * PARKED and sleeps again. Woken one by one (a restart signal each), the
+ * first thread woken preempted the restarter, whose CPU share was spent on
+ * the pause's work, and the others stayed parked for its whole time slice
+ * (up to 4 ms; docs/performance.md, "What holds a stop"). The program's
  * signals stay blocked while parked (park_mask), as sigsuspend's mask used
  * to keep them: a handler run meanwhile could touch the heap. */
-static void park(tc_thread_t *t, uint32_t epoch) {
+static void park(tc_thread_t *t) {
   /* Spill callee-saved registers into this frame so the scan from stop_sp
    * sees them (the handler path also has them in the signal frame). */
   __builtin_unwind_init();
@@ -61,14 +64,20 @@ static void park(tc_thread_t *t, uint32_t epoch) {
   note_altstack(t);
   tc_atomic_store_release(&t->stop_state, TC_STOP_PARKED);
   sem_post(&stw.ack);
-  while (tc_atomic_load_acquire(&stw.epoch) == epoch) tc_os_futex_wait(&stw.epoch, epoch, 0);
+  for (;;) {
+    /* The epoch before the state (the restart's order reversed), so the
+     * wait returns at once if the restart came in between. */
+    uint32_t e = tc_atomic_load_seq_cst(&stw.epoch);
+    if (tc_atomic_load_seq_cst(&t->stop_state) != TC_STOP_PARKED) break;
+    tc_os_futex_wait(&stw.epoch, e, 0);
+  }
   pthread_sigmask(SIG_SETMASK, &old, NULL);
   (void)marker;
 }
 
 void tc_stw_park(tc_thread_t *t) {
   int saved = errno;
-  park(t, tc_atomic_load_acquire(&stw.epoch));
+  park(t);
   errno = saved;
 }
 
@@ -168,7 +177,7 @@ static void suspend_handler(int sig, siginfo_t *info, void *uctx) {
     c->stop_waiting = 1;
     goto out;
   }
-  park(t, tc_atomic_load_acquire(&stw.epoch));
+  park(t);
 out:
   errno = saved;
 }

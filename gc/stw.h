@@ -19,9 +19,9 @@
  *     instruction, and the two traded the CPU for up to 10 ms.)
  *   - anywhere else: parks. The kernel saved its registers in the signal
  *     frame on its own stack; the handler publishes its stack pointer,
- *     acknowledges, and waits on the epoch word (futex, the program's
- *     signals blocked) until a restart bumps it and wakes every parked
- *     thread with one call. (A restart signal per thread let the first
+ *     acknowledges, and waits (futex on the epoch word, the program's
+ *     signals blocked) until a restart changes its state; the restart
+ *     bumps the epoch and wakes every parked thread with one call. (A restart signal per thread let the first
  *     thread woken preempt the restarter and keep the rest parked for its
  *     time slice, up to 4 ms.)
  * So a stopped thread never holds an allocator lock and never has a span
