@@ -94,6 +94,7 @@ static TC_NOINLINE TC_SAMPLING_FRAME void *alloc_small_slow(tc_mcache_t *c, tc_s
   fastpath_exit(c, NULL);
   tc_thread_t *t = tc_thread_current();
   if (t == NULL) return fail_enomem();
+  tc_stw_yield(t);
   tc_thread_nostop_enter(t);
   uintptr_t p = refill_and_alloc(t, sc);
   tc_span_t *s = t->mcache->alloc[sc];
@@ -124,6 +125,7 @@ static TC_NOINLINE TC_SAMPLING_FRAME void *alloc_large(size_t size, bool noscan)
   if (t == NULL) return fail_enomem();
   uintptr_t npages = (size + TC_PAGE_SIZE - 1) >> TC_PAGE_SHIFT;
   tc_spanclass_t sc = tc_spanclass_make(0, noscan);
+  tc_stw_yield(t);
   /* Reclaim before growing (Go's mheap.reclaim). */
   tc_sweep_pages(npages);
   tc_thread_nostop_enter(t);

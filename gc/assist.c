@@ -102,6 +102,7 @@ void tc_assist_alloc(tc_thread_t *t) {
       found = tc_mark_assist_work(want - stolen - done, &got, &ns);
       done += got;
       busy += ns;
+      tc_stw_yield(t); /* the call ends early for a stop (mark.h) */
     }
     if (done) t->assist_bytes += 1 + (int64_t)(bpw * (double)done);
     if (t->assist_bytes >= 0) break;

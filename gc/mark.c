@@ -806,16 +806,29 @@ bool tc_mark_assist_work(uint64_t budget, uint64_t *scanned, uint64_t *cpu_ns) {
   if (t == NULL) return false;
   if (budget > TC_ASSIST_MAX_BYTES) budget = TC_ASSIST_MAX_BYTES;
   bool found = false;
+  /* Thread CPU time: gctrace reports assists as CPU (its E field), and a
+   * preempted assist on a loaded machine did no GC work meanwhile. Read
+   * before the region: a system call's return is where a thread is most
+   * often preempted, and a stop waits for a region a preempted thread is
+   * in. */
+  uint64_t t0 = tc_thread_cputime();
   tc_thread_nostop_enter(t);
   if (tc_gc_marking()) {
-    /* Thread CPU time: gctrace reports assists as CPU (its E field), and a
-     * preempted assist on a loaded machine did no GC work meanwhile. */
-    uint64_t t0 = tc_thread_cputime();
     tc_gcwork_t w;
     tc_gcwork_init(&w);
     tc_workentry_t e;
     int taken = 0;
+    bool yielded = false;
     while (w.scan_bytes < budget) {
+      /* A stop is signalling threads and waits for this region to end:
+       * end it now (flushing what we hold); the caller gives way
+       * (tc_stw_yield) and comes back. Only when this region is the
+       * outermost one. */
+      if (TC_UNLIKELY(tc_atomic_load_relaxed(&tc_stw_stopping) != 0 || t->stop_deferred) &&
+          t->nostop == 1) {
+        yielded = true;
+        break;
+      }
       if (!tc_gcwork_try_get_local(&w, &e)) {
         if (w.npipe > 0) {
           pipe_flush(&w);
@@ -828,7 +841,7 @@ bool tc_mark_assist_work(uint64_t budget, uint64_t *scanned, uint64_t *cpu_ns) {
       scan_range(&w, e.addr, e.addr + e.len);
     }
     pipe_flush(&w); /* the budget ran out with candidates in flight */
-    found = taken > 0;
+    found = taken > 0 || yielded;
     *scanned = w.scan_bytes;
     tc_gcwork_assist_done(&w, taken);
     tc_atomic_add_relaxed(&mk.bytes_marked, w.bytes_marked);

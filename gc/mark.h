@@ -94,7 +94,9 @@ void tc_mark_terminate(tc_mark_result_t *out);
  * termination waits for it and finds its results flushed; the gray work it
  * holds keeps the phase open (tc_gcwork_assist_done). At most
  * TC_ASSIST_MAX_BYTES per call (64 KiB, tens of microseconds), since a
- * stop of the world waits for the region to end; callers loop. *cpu_ns
+ * stop of the world waits for the region to end; callers loop. A stop
+ * that signals the thread meanwhile ends the call early, and it returns
+ * true (more to do) whatever it found. *cpu_ns
  * gets the thread CPU time the call spent (two clock reads, each a system
  * call: callers use this rather than reading the clock again). Returns
  * false when no gray work was found. */

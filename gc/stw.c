@@ -26,9 +26,11 @@ static struct {
   sigset_t wait_mask;    /* blocked during a blocked wait: all but faults */
   bool stopped;          /* world stopped; collector only */
   bool holding_aside;    /* a stop keeps collector threads aside until its restart */
+  uint64_t signal_wall;  /* when the current stop read the threads' CPU clocks */
 } stw;
 
 uint32_t tc_stw_stopping;
+uint64_t tc_stw_rescues;
 
 /* Stopped while running a handler on an alternate signal stack: the
  * collector must scan that stack too (sigaltstack is a plain system call,
@@ -90,8 +92,14 @@ static TC_NOINLINE void note_sp_below_caller(tc_thread_t *t) {
 }
 
 /* Leaves the blocked state; a stop that took the thread meanwhile is over
- * only when the restart turns BLOCKED_PARKED back into BLOCKED. */
+ * only when the restart turns BLOCKED_PARKED back into BLOCKED. While a
+ * stop is still signalling threads, the thread stays blocked and waits
+ * with the collector threads (tc_stw_step_aside): woken meanwhile (by
+ * assist credit, a lock), it used to preempt the stopper between two
+ * signals and run for most of a millisecond before the stopper could
+ * signal the rest (docs/performance.md, "What holds a stop"). */
 static void unblock(tc_thread_t *t) {
+  tc_stw_step_aside();
   for (;;) {
     /* The epoch before the state: a restart stores the state, then bumps
      * the epoch and wakes its waiters (start_selected). */
@@ -150,6 +158,14 @@ void tc_stw_blocking(tc_thread_t *t, void (*fn)(void *), void *arg) {
     pthread_sigmask(SIG_SETMASK, &old, NULL);
   }
   __asm__ __volatile__("" ::: "memory");
+}
+
+static void no_wait(void *arg) { (void)arg; }
+
+void tc_stw_yield_slow(tc_thread_t *t) {
+  /* A blocked wait of nothing: the stop takes the thread as it is, and
+   * unblock waits until the stop has signalled the rest. */
+  if (t->nostop == 0) tc_stw_blocking(t, no_wait, NULL);
 }
 
 void tc_stw_step_aside_slow(void) {
@@ -238,15 +254,72 @@ static void ack_wait(void) {
 /* How long a stopper polls for acknowledgements before it sleeps. */
 #define ACK_POLL_NS 1000000
 
+uint64_t tc_stw_rescue_after_ns = 250000;
+/* CPU time a signalled thread may have used and still count as not run. */
+#define RESCUE_RAN_NS 20000
+
+/* Moves the threads this stop still waits for (signalled, not parked) onto
+ * the stopper's own CPU, where it yields to them. A thread that took long
+ * to park was, in the traces, runnable but queued behind something else on
+ * the other CPU: a kernel thread (kdamond, rcu) holding it for 1-3 ms, a
+ * profiler, or a virtual CPU the hypervisor had descheduled for 20 ms
+ * (steal), while the stopper's CPU went idle (docs/performance.md, "What
+ * holds a stop"). The scheduler does not pull a waiting thread to an idle
+ * CPU that fast; sched_setaffinity moves a queued thread at once. Only
+ * threads whose own mask allows this CPU: the program's pinning is kept.
+ * System calls only (no allocation, no lock a stopped thread holds). */
+static unsigned rescue(const tc_thread_t *self) {
+  int cpu = sched_getcpu();
+  if (cpu < 0 || cpu >= CPU_SETSIZE) return 0;
+  cpu_set_t one;
+  CPU_ZERO(&one);
+  CPU_SET(cpu, &one);
+  unsigned n = 0;
+  for (tc_thread_t *t = tc_threads.list; t; t = t->next) {
+    if (t == self || t->rescued || tc_atomic_load_acquire(&t->stop_state) != TC_STOP_PENDING)
+      continue;
+    /* Only a thread that has not run since it was signalled: moving a
+     * running one waits until the kernel's migration thread gets its CPU,
+     * and the running thread reaches its park by itself. */
+    struct timespec ts;
+    if (!t->has_cpu_clock || stw.signal_wall == 0 || t->stop_wall_ns != stw.signal_wall ||
+        clock_gettime(t->cpu_clock, &ts) != 0 ||
+        (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec - t->stop_cpu_ns > RESCUE_RAN_NS)
+      continue;
+    if (sched_getaffinity(t->tid, sizeof t->rescue_mask, &t->rescue_mask) != 0 ||
+        !CPU_ISSET(cpu, &t->rescue_mask) || CPU_COUNT(&t->rescue_mask) == 1)
+      continue;
+    if (sched_setaffinity(t->tid, sizeof one, &one) == 0) {
+      t->rescued = true;
+      n++;
+    }
+  }
+  return n;
+}
+
+/* Puts back the masks rescue changed; every thread has parked by now, so
+ * none runs with the stopper's mask outside the collector. (This can only
+ * fail if the thread's cpuset changed meanwhile; it then keeps the one CPU,
+ * which slows it but breaks nothing.) */
+static void unrescue(void) {
+  for (tc_thread_t *t = tc_threads.list; t; t = t->next) {
+    if (!t->rescued) continue;
+    t->rescued = false;
+    (void)sched_setaffinity(t->tid, sizeof t->rescue_mask, &t->rescue_mask);
+  }
+}
+
 /* Waits for n acknowledgements. For up to ACK_POLL_NS it polls, yielding
  * its CPU to whatever is queued there (often a thread that must run its
  * handler), and only then sleeps. A sleeping stopper lets its virtual CPU
  * halt, and the last acknowledgement's wake-up must then wait for the
  * hypervisor to run that vCPU again: up to 3 ms on this machine
- * (docs/performance.md, "Sleepers last"). */
-static void ack_wait_n(unsigned n) {
+ * (docs/performance.md, "Sleepers last"). After tc_stw_rescue_after_ns
+ * the threads still awaited are moved to this CPU (rescue). */
+static void ack_wait_n(const tc_thread_t *self, unsigned n) {
   uint64_t start = 0;
   unsigned polls = 0;
+  bool rescued = false;
   while (n > 0) {
     if (sem_trywait(&stw.ack) == 0) {
       n--;
@@ -255,11 +328,16 @@ static void ack_wait_n(unsigned n) {
     if (polls++ % 16 == 0) {
       uint64_t now = tc_nanotime();
       if (start == 0) start = now;
+      if (!rescued && now - start >= tc_stw_rescue_after_ns) {
+        rescued = true;
+        if (rescue(self) > 0) tc_atomic_add_relaxed(&tc_stw_rescues, 1);
+      }
       if (now - start > ACK_POLL_NS) break;
     }
     sched_yield();
   }
   for (; n > 0; n--) ack_wait();
+  if (rescued) unrescue();
 }
 
 static bool signal_thread(tc_thread_t *t, int sig) {
@@ -278,8 +356,13 @@ static bool selected(const tc_thread_t *t, const tc_thread_t *self, int sel) {
   if (sel == SEL_ALL) return true;
   if (sel == SEL_REST) return !t->throttled;
   if (sel == SEL_THROTTLED) return t->throttled;
-  /* Throttled ones not parked yet (the final stretch adds writers). */
-  return t->throttled && tc_atomic_load_acquire(&t->stop_state) == TC_STOP_RUNNING;
+  /* Throttled ones not parked yet (the final stretch adds writers). A
+   * blocked one counts as not parked: it may have blocked since claim's
+   * take_blocked looked (tc_stw_yield blocks as soon as a stop begins), and
+   * claim then takes it on its next turn. */
+  if (!t->throttled) return false;
+  int s = tc_atomic_load_acquire(&t->stop_state);
+  return s == TC_STOP_RUNNING || s == TC_STOP_BLOCKED;
 }
 
 /* Takes a thread blocked in the collector as it is (true): for a stop that
@@ -320,6 +403,7 @@ static bool claim(tc_thread_t *t, const tc_thread_t *self, int sel) {
 static void order_signals(const tc_thread_t *self) {
   bool classify = tc_threads.count <= ORDER_MAX_THREADS;
   uint64_t wall = classify ? tc_nanotime() : 0;
+  stw.signal_wall = wall; /* 0: no reading (rescue then leaves them) */
   for (tc_thread_t *t = tc_threads.list; t; t = t->next) {
     t->signal_late = false;
     struct timespec ts;
@@ -355,7 +439,7 @@ static void stop_selected(tc_thread_t *self, int sel, bool hold_aside) {
     for (tc_thread_t *t = tc_threads.list; t; t = t->next)
       if (t->signal_late == late && claim(t, self, sel) && signal_thread(t, tc_options.sig_suspend))
         sent++;
-  ack_wait_n(sent);
+  ack_wait_n(self, sent);
   if (TC_DEBUG >= 1) {
     for (tc_thread_t *t = tc_threads.list; t; t = t->next) {
       if (t == self || !(sel == SEL_ALL || sel == SEL_REST || t->throttled)) continue;

@@ -66,6 +66,13 @@ void tc_stw_start_throttled(void);
 /* With the throttled threads parked: stop the others; the world is then
  * stopped, and tc_stw_start restarts everyone. */
 void tc_stw_stop_rest(void);
+/* A stop still waiting for some threads after tc_stw_rescue_after_ns
+ * (250 us; tests lower it) moves them onto the stopper's CPU for the rest
+ * of the stop, when their own affinity allows that CPU, and puts their
+ * masks back once they have parked. tc_stw_rescues counts the stops that
+ * did (atomic). */
+extern uint64_t tc_stw_rescue_after_ns;
+extern uint64_t tc_stw_rescues;
 /* Park the calling thread until the world restarts (handler and deferred
  * stops). */
 void tc_stw_park(struct tc_thread *t);
@@ -88,11 +95,23 @@ void tc_stw_blocking(struct tc_thread *t, void (*fn)(void *), void *arg);
 /* Collector threads (the coordinator, mark helpers) call this where they
  * hold no lock: while a stop is signalling threads and waiting for them to
  * park, it waits, leaving the CPU to them. One load when no stop is under
- * way. Never from a registered thread. */
+ * way. A registered thread calls it only inside a blocked wait (unblock),
+ * and tc_stw_yield otherwise. */
 extern uint32_t tc_stw_stopping; /* atomic; stops between signalling and the last park */
 void tc_stw_step_aside_slow(void);
 TC_INLINE void tc_stw_step_aside(void) {
   if (TC_UNLIKELY(tc_atomic_load_relaxed(&tc_stw_stopping) != 0)) tc_stw_step_aside_slow();
+}
+
+/* A registered thread's safe point, outside any no-stop region (the
+ * allocation slow path, between assist chunks, between sweeps): while a
+ * stop is signalling threads, the thread gives itself up as blocked (a
+ * blocked wait of nothing, tc_stw_blocking) instead of running on, perhaps
+ * on the stopper's CPU, until its signal comes. Go's goroutines check for
+ * a pending stop at their safe points the same way. One load otherwise. */
+void tc_stw_yield_slow(struct tc_thread *t);
+TC_INLINE void tc_stw_yield(struct tc_thread *t) {
+  if (TC_UNLIKELY(tc_atomic_load_relaxed(&tc_stw_stopping) != 0)) tc_stw_yield_slow(t);
 }
 bool tc_stw_world_stopped(void);
 

@@ -17,6 +17,7 @@
 #include "sample.h"
 #include "scavenge.h"
 #include "stats.h"
+#include "stw.h"
 #include "thread.h"
 
 static struct {
@@ -207,7 +208,9 @@ uintptr_t tc_sweep_one(void) {
 
 void tc_sweep_pages(uintptr_t npages) {
   uintptr_t done = 0;
+  tc_thread_t *t = tc_thread_tls;
   while (done < npages) {
+    if (t) tc_stw_yield(t); /* each sweep is a no-stop region */
     uintptr_t n = tc_sweep_one();
     if (n == 0) return;
     done += n;

@@ -22,6 +22,7 @@
 #define TC_THREAD_H
 
 #include <pthread.h>
+#include <sched.h>
 #include <sys/types.h>
 
 #include "atomic.h"
@@ -65,6 +66,11 @@ typedef struct tc_thread {
   bool has_cpu_clock;
   bool signal_late;
   uint64_t stop_cpu_ns, stop_wall_ns;
+  /* A stop that waits too long for this thread moves it onto the
+   * stopper's CPU (stw.c, rescue) and puts back this affinity mask once it
+   * has parked. Stoppers only. */
+  bool rescued;
+  cpu_set_t rescue_mask;
   /* Write throttle (throttle.c, coordinator only, under tc_threads.lock):
    * page faults counted when last sampled, and whether the thread is one
    * of the writers parked by the current throttle stop. */
