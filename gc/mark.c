@@ -820,12 +820,12 @@ bool tc_mark_assist_work(uint64_t budget, uint64_t *scanned, uint64_t *cpu_ns) {
     int taken = 0;
     bool yielded = false;
     while (w.scan_bytes < budget) {
-      /* A stop is signalling threads and waits for this region to end:
+      /* A stop is signalling threads (a deferred stop of ours included:
+       * the flag stays set until we park) and may wait for this region:
        * end it now (flushing what we hold); the caller gives way
        * (tc_stw_yield) and comes back. Only when this region is the
        * outermost one. */
-      if (TC_UNLIKELY(tc_atomic_load_relaxed(&tc_stw_stopping) != 0 || t->stop_deferred) &&
-          t->nostop == 1) {
+      if (TC_UNLIKELY(tc_atomic_load_relaxed(&tc_stw_stopping) != 0) && t->nostop == 1) {
         yielded = true;
         break;
       }
