@@ -167,10 +167,33 @@ bool tc_os_cpu_ticks(uint64_t *idle, uint64_t *total) {
   return true;
 }
 
-static uint64_t clock_ns(clockid_t id) {
+bool tc_os_clock_ns(clockid_t id, uint64_t *ns) {
   struct timespec ts;
-  clock_gettime(id, &ts);
-  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+  if (clock_gettime(id, &ts) != 0) return false;
+  *ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+  return true;
+}
+
+static uint64_t clock_ns(clockid_t id) {
+  uint64_t ns = 0;
+  (void)tc_os_clock_ns(id, &ns);
+  return ns;
+}
+
+bool tc_os_pin_thread(pid_t tid, int cpu, cpu_set_t *old) {
+  if (cpu < 0 || cpu >= CPU_SETSIZE || sched_getaffinity(tid, sizeof *old, old) != 0 ||
+      !CPU_ISSET(cpu, old) || CPU_COUNT(old) == 1)
+    return false;
+  cpu_set_t one;
+  CPU_ZERO(&one);
+  CPU_SET(cpu, &one);
+  return sched_setaffinity(tid, sizeof one, &one) == 0;
+}
+
+void tc_os_unpin_thread(pid_t tid, const cpu_set_t *old) {
+  /* Fails only if the thread's cpuset changed meanwhile: it then keeps the
+   * one CPU, which slows it but breaks nothing. */
+  (void)sched_setaffinity(tid, sizeof *old, old);
 }
 
 uint64_t tc_nanotime(void) { return clock_ns(CLOCK_MONOTONIC); }

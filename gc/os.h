@@ -1,5 +1,6 @@
 /*
- * os.h - the OS seam: every mmap/mprotect/madvise and clock the collector uses.
+ * os.h - the OS seam: every mmap/mprotect/madvise, clock and CPU-affinity change the
+ * collector uses.
  * Contracts:
  *   tc_os_reserve(n, align)  address space, PROT_NONE, no memory charged; NULL on failure.
  *   tc_os_commit(p, n)       make [p, p+n) readable and writable (zero-filled on first touch).
@@ -36,7 +37,9 @@
 #define TC_OS_H
 
 #include <pthread.h>
+#include <sched.h>
 #include <sys/types.h>
+#include <time.h>
 
 #include "base.h"
 
@@ -57,5 +60,11 @@ ssize_t tc_os_read_file(const char *path, char *buf, size_t n);
 uint64_t tc_nanotime(void);   /* monotonic ns */
 uint64_t tc_unixnanos(void);  /* wall clock, Unix ns */
 uint64_t tc_thread_cputime(void); /* calling thread's CPU ns */
+bool tc_os_clock_ns(clockid_t id, uint64_t *ns); /* any clock (a thread's CPU clock) */
+/* Pins thread tid to cpu, saving its mask in *old, if that mask allows cpu
+ * and more than one CPU (the program's own pinning is kept); false if not
+ * pinned. tc_os_unpin_thread puts *old back. */
+bool tc_os_pin_thread(pid_t tid, int cpu, cpu_set_t *old);
+void tc_os_unpin_thread(pid_t tid, const cpu_set_t *old);
 
 #endif

@@ -9,7 +9,6 @@
 #include <semaphore.h>
 #include <signal.h>
 #include <string.h>
-#include <time.h>
 
 #include "atomic.h"
 #include "error.h"
@@ -164,8 +163,9 @@ static void no_wait(void *arg) { (void)arg; }
 
 void tc_stw_yield_slow(tc_thread_t *t) {
   /* A blocked wait of nothing: the stop takes the thread as it is, and
-   * unblock waits until the stop has signalled the rest. */
-  if (t->nostop == 0) tc_stw_blocking(t, no_wait, NULL);
+   * unblock waits until the stop has signalled the rest (inside a no-stop
+   * region it does nothing: tc_stw_blocking then just calls no_wait). */
+  tc_stw_blocking(t, no_wait, NULL);
 }
 
 void tc_stw_step_aside_slow(void) {
@@ -270,10 +270,6 @@ uint64_t tc_stw_rescue_after_ns = 250000;
  * System calls only (no allocation, no lock a stopped thread holds). */
 static unsigned rescue(const tc_thread_t *self) {
   int cpu = sched_getcpu();
-  if (cpu < 0 || cpu >= CPU_SETSIZE) return 0;
-  cpu_set_t one;
-  CPU_ZERO(&one);
-  CPU_SET(cpu, &one);
   unsigned n = 0;
   for (tc_thread_t *t = tc_threads.list; t; t = t->next) {
     if (t == self || t->rescued || tc_atomic_load_acquire(&t->stop_state) != TC_STOP_PENDING)
@@ -281,15 +277,11 @@ static unsigned rescue(const tc_thread_t *self) {
     /* Only a thread that has not run since it was signalled: moving a
      * running one waits until the kernel's migration thread gets its CPU,
      * and the running thread reaches its park by itself. */
-    struct timespec ts;
+    uint64_t ran;
     if (!t->has_cpu_clock || stw.signal_wall == 0 || t->stop_wall_ns != stw.signal_wall ||
-        clock_gettime(t->cpu_clock, &ts) != 0 ||
-        (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec - t->stop_cpu_ns > RESCUE_RAN_NS)
+        !tc_os_clock_ns(t->cpu_clock, &ran) || ran - t->stop_cpu_ns > RESCUE_RAN_NS)
       continue;
-    if (sched_getaffinity(t->tid, sizeof t->rescue_mask, &t->rescue_mask) != 0 ||
-        !CPU_ISSET(cpu, &t->rescue_mask) || CPU_COUNT(&t->rescue_mask) == 1)
-      continue;
-    if (sched_setaffinity(t->tid, sizeof one, &one) == 0) {
+    if (tc_os_pin_thread(t->tid, cpu, &t->rescue_mask)) {
       t->rescued = true;
       n++;
     }
@@ -298,14 +290,12 @@ static unsigned rescue(const tc_thread_t *self) {
 }
 
 /* Puts back the masks rescue changed; every thread has parked by now, so
- * none runs with the stopper's mask outside the collector. (This can only
- * fail if the thread's cpuset changed meanwhile; it then keeps the one CPU,
- * which slows it but breaks nothing.) */
+ * none runs with the stopper's mask outside the collector. */
 static void unrescue(void) {
   for (tc_thread_t *t = tc_threads.list; t; t = t->next) {
     if (!t->rescued) continue;
     t->rescued = false;
-    (void)sched_setaffinity(t->tid, sizeof t->rescue_mask, &t->rescue_mask);
+    tc_os_unpin_thread(t->tid, &t->rescue_mask);
   }
 }
 
@@ -406,10 +396,9 @@ static void order_signals(const tc_thread_t *self) {
   stw.signal_wall = wall; /* 0: no reading (rescue then leaves them) */
   for (tc_thread_t *t = tc_threads.list; t; t = t->next) {
     t->signal_late = false;
-    struct timespec ts;
-    if (!classify || t == self || !t->has_cpu_clock || clock_gettime(t->cpu_clock, &ts) != 0)
+    uint64_t cpu;
+    if (!classify || t == self || !t->has_cpu_clock || !tc_os_clock_ns(t->cpu_clock, &cpu))
       continue;
-    uint64_t cpu = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
     if (t->stop_wall_ns != 0 && wall > t->stop_wall_ns)
       t->signal_late = (cpu - t->stop_cpu_ns) * 2 < wall - t->stop_wall_ns;
     t->stop_cpu_ns = cpu;
