@@ -266,7 +266,9 @@ API size_t gc_usable_size(const void *p) {
 }
 
 static void free_large(tc_span_t *s, const void *p) {
-  /* Take the span away from the sweeper: wait out a sweep in progress. */
+  /* Take the span away from the sweeper: wait out a sweep in progress.
+   * Under the class's lock a span that reads unswept or swept is on a list
+   * (mcentral.h), so one on none was freed already. */
   tc_mcentral_t *c = &tc_mcentral[s->spanclass];
   for (;;) {
     tc_mutex_lock(&c->lock);

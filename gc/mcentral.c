@@ -55,6 +55,7 @@ void tc_mcentral_put_swept(tc_mcentral_t *c, tc_span_t *s) {
   unsigned i = tc_swept_index(sg);
   if (s->large || s->alloc_count == s->nelems) tc_spanlist_push_locked(&c->full[i], s);
   else tc_spanlist_push_locked(&c->partial[i], s);
+  tc_atomic_store_release(&s->sweepgen, sg); /* with the push: see mcentral.h */
   tc_mutex_unlock(&c->lock);
 }
 
@@ -63,7 +64,10 @@ bool tc_mcentral_put_empty(tc_mcentral_t *c, tc_span_t *s) {
   uint64_t cap = TC_EMPTY_KEEP_BYTES / (s->npages << TC_PAGE_SHIFT);
   tc_mutex_lock(&c->lock);
   bool kept = c->empty.n < (cap ? cap : 1);
-  if (kept) tc_spanlist_push_locked(&c->empty, s);
+  if (kept) {
+    tc_spanlist_push_locked(&c->empty, s);
+    tc_atomic_store_release(&s->sweepgen, tc_mheap_sweepgen());
+  }
   tc_mutex_unlock(&c->lock);
   return kept;
 }
@@ -81,16 +85,18 @@ void tc_mcentral_free_empty(void) {
   }
 }
 
-/* Pops an unswept span and acquires it for sweeping, or NULL. */
-static tc_span_t *pop_unswept_locked(tc_spanlist_t *l, uint32_t sg) {
-  tc_span_t *s;
-  while ((s = tc_spanlist_pop_locked(l)) != NULL) {
-    uint32_t want = sg - 2;
-    if (tc_atomic_cas_acq_rel(&s->sweepgen, &want, sg - 1)) return s;
+void tc_mcentral_take_unswept_locked(tc_span_t *s, uint32_t sg) {
+  tc_spanlist_remove_locked(s);
+  uint32_t want = sg - 2;
+  if (!tc_atomic_cas_acq_rel(&s->sweepgen, &want, sg - 1))
     tc_throw("span 0x%lx on an unswept list has sweepgen %u (heap %u)",
              (unsigned long)s->base, want, sg);
-  }
-  return NULL;
+}
+
+tc_span_t *tc_mcentral_pop_unswept_locked(tc_spanlist_t *l, uint32_t sg) {
+  tc_span_t *s = l->first;
+  if (s != NULL) tc_mcentral_take_unswept_locked(s, sg);
+  return s;
 }
 
 /* Registered as an active sweeper for the whole search, so sweep
@@ -103,14 +109,14 @@ static tc_span_t *find_span_swept(tc_mcentral_t *c, uint32_t sg) {
     tc_mutex_unlock(&c->lock);
     return s;
   }
-  s = pop_unswept_locked(&c->partial[tc_unswept_index(sg)], sg);
+  s = tc_mcentral_pop_unswept_locked(&c->partial[tc_unswept_index(sg)], sg);
   if (s) {
     tc_mutex_unlock(&c->lock);
     tc_span_sweep(s, true); /* had free slots before; sweeping only adds */
     return s;
   }
   for (int budget = FULL_SWEEP_BUDGET; budget > 0; budget--) {
-    s = pop_unswept_locked(&c->full[tc_unswept_index(sg)], sg);
+    s = tc_mcentral_pop_unswept_locked(&c->full[tc_unswept_index(sg)], sg);
     if (s == NULL) break;
     tc_mutex_unlock(&c->lock);
     tc_span_sweep(s, true);
@@ -178,11 +184,11 @@ void tc_mcentral_uncache_span(tc_mcentral_t *c, tc_span_t *s) {
   if (gen == sg + 1) {
     /* Cached before the sweep began: its mark bits are this cycle's; sweep
      * it later like any other span. heap_live was reset by the cycle. */
-    tc_atomic_store_release(&s->sweepgen, sg - 2);
     tc_mutex_lock(&c->lock);
     unsigned i = tc_unswept_index(sg);
     if (s->alloc_count == s->nelems) tc_spanlist_push_locked(&c->full[i], s);
     else tc_spanlist_push_locked(&c->partial[i], s);
+    tc_atomic_store_release(&s->sweepgen, sg - 2);
     tc_mutex_unlock(&c->lock);
     return;
   }
@@ -190,6 +196,5 @@ void tc_mcentral_uncache_span(tc_mcentral_t *c, tc_span_t *s) {
   tc_gc_heap_live_add(-(int64_t)tc_span_nfree(s) * (int64_t)s->elemsize);
   if (!tc_spanclass_noscan(s->spanclass))
     tc_gc_heap_scan_add(-(int64_t)tc_span_nfree(s) * (int64_t)s->elemsize);
-  tc_atomic_store_release(&s->sweepgen, sg);
   tc_mcentral_put_swept(c, s);
 }

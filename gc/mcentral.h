@@ -15,6 +15,12 @@
  *
  * Locking: one mutex per mcentral (no global lock on refills); list fields of
  * spans are protected by it. Mutators call in only from no-stop regions.
+ * A span's list membership and its sweepgen change together, under one
+ * holding of the lock: whoever holds it sees an in-use span that reads
+ * unswept (sg-2) or swept (sg) on a list, and one being swept (sg-1) or
+ * cached on none. gc_free of a large object relies on it (alloc.c
+ * free_large): it takes the span off its list, and a span off every list
+ * that reads unswept or swept means the object was freed already.
  * Go: runtime/mcentral.go.
  */
 #ifndef TC_MCENTRAL_H
@@ -58,8 +64,17 @@ tc_span_t *tc_mcentral_cache_span(tc_mcentral_t *c);
  * sweep began) goes to the unswept lists; a fresh one to the swept lists. */
 void tc_mcentral_uncache_span(tc_mcentral_t *c, tc_span_t *s);
 
-/* Puts a swept span the caller owns on the swept partial or full list. */
+/* Puts a swept span the caller owns on the swept partial or full list and
+ * marks it swept (sweepgen sg). */
 void tc_mcentral_put_swept(tc_mcentral_t *c, tc_span_t *s);
+
+/* Takes an unswept span off its list and acquires it for sweeping
+ * (sweepgen sg-2 -> sg-1). The class's lock is held. */
+void tc_mcentral_take_unswept_locked(tc_span_t *s, uint32_t sg);
+
+/* The first span of unswept list l, taken and acquired, or NULL. The
+ * class's lock is held. */
+tc_span_t *tc_mcentral_pop_unswept_locked(tc_spanlist_t *l, uint32_t sg);
 
 /* What a class's empty list may hold: more than its allocating threads use
  * while one step of the lifting is done (GCBench: ~40 spans of 8 KiB per
@@ -67,9 +82,9 @@ void tc_mcentral_put_swept(tc_mcentral_t *c, tc_span_t *s);
  * want meanwhile. */
 #define TC_EMPTY_KEEP_BYTES ((uintptr_t)1 << 20)
 
-/* Puts a swept span without objects that the caller owns on the empty list,
- * unless the list already holds TC_EMPTY_KEEP_BYTES of spans: then returns
- * false and the caller frees it. */
+/* Puts a swept span without objects that the caller owns on the empty list
+ * and marks it swept, unless the list already holds TC_EMPTY_KEEP_BYTES of
+ * spans: then returns false and the caller frees it. */
 bool tc_mcentral_put_empty(tc_mcentral_t *c, tc_span_t *s);
 
 /* Frees every span left on the empty lists to the page heap. */

@@ -52,8 +52,10 @@ static bool sweep_large(tc_span_t *s, bool preserve, uint32_t sg) {
   s->mark_bits[0] = 0;
   s->freed_bits[0] = 0;
   tc_atomic_store_relaxed(&s->nfreed, 0);
-  tc_atomic_store_release(&s->sweepgen, sg);
-  if (!preserve) tc_mcentral_put_swept(&tc_mcentral[s->spanclass], s);
+  /* Listed and marked swept under one holding of the class's lock: gc_free
+   * takes a large span off its list there (alloc.c free_large). */
+  if (preserve) tc_atomic_store_release(&s->sweepgen, sg);
+  else tc_mcentral_put_swept(&tc_mcentral[s->spanclass], s);
   return false;
 }
 
@@ -90,15 +92,13 @@ static bool sweep_span(tc_span_t *s, sweep_to_t to) {
   tc_span_refill_cache(s, 0);
   if (nfreed) s->needzero = 1;
   if (live == 0 && to != SWEEP_PRESERVE) {
-    if (to == SWEEP_KEEP_EMPTY) {
-      tc_atomic_store_release(&s->sweepgen, sg);
-      if (tc_mcentral_put_empty(&tc_mcentral[s->spanclass], s)) return false;
-    }
+    if (to == SWEEP_KEEP_EMPTY && tc_mcentral_put_empty(&tc_mcentral[s->spanclass], s))
+      return false;
     tc_mheap_free_span(s);
     return true;
   }
-  tc_atomic_store_release(&s->sweepgen, sg);
-  if (to != SWEEP_PRESERVE) tc_mcentral_put_swept(&tc_mcentral[s->spanclass], s);
+  if (to == SWEEP_PRESERVE) tc_atomic_store_release(&s->sweepgen, sg);
+  else tc_mcentral_put_swept(&tc_mcentral[s->spanclass], s);
   return false;
 }
 
@@ -112,14 +112,9 @@ static tc_span_t *take_unswept(unsigned i, uint32_t sg) {
   unsigned u = tc_unswept_index(sg);
   if (c->partial[u].first == NULL && c->full[u].first == NULL) return NULL; /* racy peek */
   tc_mutex_lock(&c->lock);
-  tc_span_t *s = tc_spanlist_pop_locked(&c->partial[u]);
-  if (s == NULL) s = tc_spanlist_pop_locked(&c->full[u]);
+  tc_span_t *s = tc_mcentral_pop_unswept_locked(&c->partial[u], sg);
+  if (s == NULL) s = tc_mcentral_pop_unswept_locked(&c->full[u], sg);
   tc_mutex_unlock(&c->lock);
-  if (s == NULL) return NULL;
-  uint32_t want = sg - 2;
-  if (!tc_atomic_cas_acq_rel(&s->sweepgen, &want, sg - 1))
-    tc_throw("span 0x%lx on an unswept list has sweepgen %u (heap %u)",
-             (unsigned long)s->base, want, sg);
   return s;
 }
 
@@ -155,14 +150,9 @@ static bool acquire_listed(tc_span_t *s, uint32_t sg) {
   /* Read atomically: a stale descriptor may be on another class's list. */
   tc_spanlist_t *l = __atomic_load_n(&s->list, __ATOMIC_RELAXED);
   bool listed = l == &c->partial[u] || l == &c->full[u];
-  if (listed) tc_spanlist_remove_locked(s);
+  if (listed) tc_mcentral_take_unswept_locked(s, sg);
   tc_mutex_unlock(&c->lock);
-  if (!listed) return false;
-  uint32_t want = sg - 2;
-  if (!tc_atomic_cas_acq_rel(&s->sweepgen, &want, sg - 1))
-    tc_throw("span 0x%lx on an unswept list has sweepgen %u (heap %u)",
-             (unsigned long)s->base, want, sg);
-  return true;
+  return listed;
 }
 
 uintptr_t tc_sweep_range(uintptr_t lo, uintptr_t hi) {

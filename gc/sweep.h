@@ -3,7 +3,9 @@
  *
  * After mark termination every in-use span is unswept (sweepgen sg-2). Spans
  * are swept, one at a time, by whoever gets them first through the sweepgen
- * CAS (sg-2 -> sg-1):
+ * CAS (sg-2 -> sg-1), made as the span leaves its unswept list; a swept span
+ * reads swept (sg) as it joins a list, both under the class's lock
+ * (mcentral.h):
  *   - the allocation slow path, for the span class it needs (mcentral.c);
  *   - large allocations, which sweep pages before growing the heap;
  *   - the background sweeper thread (SCHED_IDLE), through tc_sweep_one;
