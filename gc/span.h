@@ -4,7 +4,9 @@
  * Owns the per-span allocation state and bitmaps:
  *   alloc_bits  1 = slot allocated as of the last sweep
  *   mark_bits   1 = slot marked by the current/last mark phase
- *   freed_bits  1 = slot released by gc_free since the last sweep
+ *   freed_bits  1 = slot released by gc_free since the sweep last took
+ *               the bit's word (atomic or; the sweep takes a word with an
+ *               exchange, so a bit set during a sweep stays for the next)
  *   sampled_bits 1 = slot holds an object the heap profiler sampled
  *               (profile/sample.c): set with an atomic or when the sample
  *               is recorded, cleared with an atomic and by the sweep that
@@ -16,7 +18,7 @@
  *
  * A slot is allocated iff idx < free_index || alloc_bit(idx) (Go's isFree).
  * The sweep turns (mark & ~freed & allocated) into the new alloc bits, clears
- * the mark and freed bits and resets free_index to 0.
+ * the mark bits, takes the freed bits and resets free_index to 0.
  *
  * Allocate-black: a span cached while marking is on gets the mark bit of
  * every free slot set at caching time (tc_span_premark_free), so whatever

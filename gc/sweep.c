@@ -65,23 +65,30 @@ static bool sweep_span(tc_span_t *s, sweep_to_t to) {
     tc_throw("sweeping span 0x%lx with sweepgen %u (heap %u)", (unsigned long)s->base,
              s->sweepgen, sg);
   if (s->large) return sweep_large(s, to == SWEEP_PRESERVE, sg);
-  uint32_t live = 0;
+  uint32_t live = 0, taken = 0;
   bool sampled = tc_atomic_load_relaxed(&s->nsampled) != 0;
   for (uint32_t i = 0; i < s->nwords; i++) {
+    /* gc_free sets freed bits at any time: a word is taken in one exchange,
+     * and a bit set after it stays for the next sweep (its slot is kept
+     * allocated until then). */
+    uint64_t freed = tc_atomic_exchange_acq_rel(&s->freed_bits[i], 0);
+    taken += (uint32_t)__builtin_popcountll(freed);
     /* Slots premarked by allocate-black but never handed out are free. */
-    uint64_t keep = s->mark_bits[i] & ~s->freed_bits[i] & tc_span_allocated_word(s, i);
+    uint64_t keep = s->mark_bits[i] & ~freed & tc_span_allocated_word(s, i);
     /* Sampled slots being freed (sampled & ~keep) are reported to the heap
      * profiler; only surviving sampled bits stay. */
     if (TC_UNLIKELY(sampled)) tc_sample_sweep(s, i, keep);
     live += (uint32_t)__builtin_popcountll(keep);
     s->alloc_bits[i] = keep;
     s->mark_bits[i] = 0;
-    s->freed_bits[i] = 0;
   }
   TC_ASSERT(live <= s->alloc_count);
   uint32_t nfreed = s->alloc_count - live;
   if (nfreed) tc_stats_count_small_frees(tc_spanclass_sizeclass(s->spanclass), nfreed);
-  tc_atomic_store_relaxed(&s->nfreed, 0);
+  /* nfreed filters lookups (tc_span_is_freed). A gc_free counts its bit
+   * after setting it, so it may wrap for a moment; once every gc_free has
+   * counted, it is the number of bits set. */
+  if (taken) tc_atomic_sub_relaxed(&s->nfreed, taken);
   s->alloc_count = live;
   s->alloc_count_cached = live;
   /* Lookups racing this sweep (gc_base, gc_free's check, gc_weak_new,
