@@ -32,7 +32,7 @@
 #define TIME_LIMIT_S 2.0
 #define MAX_ROUNDS 400
 
-static void *objs[NOBJ]; /* pointer-free from the collector's view: no cycles run */
+static void *objs[NOBJ]; /* the objects of one round (no real cycle runs) */
 static int go;          /* atomic: the sweeper's start signal */
 
 static double now_s(void) {
