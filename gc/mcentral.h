@@ -15,12 +15,14 @@
  *
  * Locking: one mutex per mcentral (no global lock on refills); list fields of
  * spans are protected by it. Mutators call in only from no-stop regions.
- * A span's list membership and its sweepgen change together, under one
- * holding of the lock: whoever holds it sees an in-use span that reads
- * unswept (sg-2) or swept (sg) on a list, and one being swept (sg-1) or
- * cached on none. gc_free of a large object relies on it (alloc.c
- * free_large): it takes the span off its list, and a span off every list
- * that reads unswept or swept means the object was freed already.
+ * Sweepers change a span's list membership and its sweepgen together,
+ * under one holding of the lock: it leaves an unswept list as it reads
+ * being swept (sg-1), and joins a list as it reads swept (sg). A span that
+ * reads swept on no list is owned by one thread: a new span until its
+ * allocation lists it, or a small span an allocating thread took for its
+ * cache. gc_free of a large object relies on this (alloc.c free_large):
+ * the object was returned, so under the lock its span, if it reads unswept
+ * or swept, is on a list, and a span on none was freed already.
  * Go: runtime/mcentral.go.
  */
 #ifndef TC_MCENTRAL_H

@@ -21,18 +21,18 @@
  */
 #include <pthread.h>
 #include <sched.h>
-#include <time.h>
 #include <tricolor.h>
 
 #include "arena.h"
 #include "check.h"
 #include "mcentral.h"
 #include "mheap.h"
+#include "os.h"
 #include "sweep.h"
 
 #define LARGE_SIZE (40 * 1024)
 #define MAX_ROUNDS 40000
-#define TIME_LIMIT_S 3.0
+#define TIME_LIMIT_NS 3000000000ULL
 
 static tc_span_t *volatile cur;      /* the published object's span, or NULL */
 static unsigned long go_gen, done_gen; /* sweeper hand-off; atomic */
@@ -41,19 +41,13 @@ static unsigned long checks, seen[3]; /* checker: sg-2, sg-1, sg */
 static unsigned long violations;
 static uint32_t bad_gen, bad_sg;
 
-static double now_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 /* Waits (up to 10 ms) until the checker has looked at the span in state k
  * once more: some rounds make sure it sees each state, however the threads
  * are scheduled. */
 static void await_seen(int k) {
   unsigned long before = __atomic_load_n(&seen[k], __ATOMIC_RELAXED);
-  double t0 = now_s();
-  while (__atomic_load_n(&seen[k], __ATOMIC_RELAXED) == before && now_s() - t0 < 0.01) {}
+  uint64_t t0 = tc_nanotime();
+  while (__atomic_load_n(&seen[k], __ATOMIC_RELAXED) == before && tc_nanotime() - t0 < 10000000) {}
 }
 
 static void *sweeper(void *arg) {
@@ -107,10 +101,10 @@ TEST(free_large_while_swept) {
   CHECK_OR_RETURN(pthread_create(&sw, NULL, sweeper, NULL) == 0);
   CHECK_OR_RETURN(pthread_create(&ck, NULL, checker, c) == 0);
 
-  double t0 = now_s();
+  uint64_t t0 = tc_nanotime();
   int rounds = 0;
   unsigned long freed_swept = 0;
-  for (; rounds < MAX_ROUNDS && now_s() - t0 < TIME_LIMIT_S; rounds++) {
+  for (; rounds < MAX_ROUNDS && tc_nanotime() - t0 < TIME_LIMIT_NS; rounds++) {
     unsigned char *p = gc_alloc(LARGE_SIZE);
     CHECK_OR_RETURN(p != NULL);
     tc_span_t *s = tc_span_lookup((uintptr_t)p);

@@ -18,28 +18,22 @@
  * none may be reported freed twice.
  */
 #include <pthread.h>
-#include <time.h>
 #include <tricolor.h>
 
 #include "arena.h"
 #include "check.h"
 #include "mcache.h"
 #include "mheap.h"
+#include "os.h"
 #include "sweep.h"
 
 #define OBJ_SIZE 32
 #define NOBJ 65536
-#define TIME_LIMIT_S 2.0
+#define TIME_LIMIT_NS 2000000000ULL
 #define MAX_ROUNDS 400
 
 static void *objs[NOBJ]; /* the objects of one round (no real cycle runs) */
 static int go;          /* atomic: the sweeper's start signal */
-
-static double now_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 static void *sweeper(void *arg) {
   (void)arg;
@@ -50,11 +44,11 @@ static void *sweeper(void *arg) {
 
 TEST(free_small_while_swept) {
   gc_set_percent(-1);
-  double t0 = now_s();
+  uint64_t t0 = tc_nanotime();
   int rounds = 0;
   long lost = 0, freed = 0;
   uint32_t per_span = 0;
-  for (; rounds < MAX_ROUNDS && now_s() - t0 < TIME_LIMIT_S; rounds++) {
+  for (; rounds < MAX_ROUNDS && tc_nanotime() - t0 < TIME_LIMIT_NS; rounds++) {
     for (int i = 0; i < NOBJ; i++) {
       objs[i] = gc_alloc(OBJ_SIZE);
       CHECK_OR_RETURN(objs[i] != NULL);
