@@ -11,11 +11,15 @@
  *
  * Protocol:
  *   - tc_dirty_init probes support once at start (opens the descriptors,
- *     checks a write to a protected scratch page is reported).
- *   - Every heap range is registered and protected before it is published
- *     (tc_dirty_track, called by arena growth under the heap lock), so pages
- *     are tracked from their first byte; WP_UNPOPULATED makes pages never
- *     touched count as protected.
+ *     checks that writes to scratch pages, protected or never touched, are
+ *     reported once each).
+ *   - Every heap range is registered before it is published (tc_dirty_track,
+ *     called by arena growth under the heap lock), so pages are tracked from
+ *     their first byte. It is not protected: an unpopulated page holds only
+ *     zeros and counts as unwritten to the scans, and its first write maps
+ *     an unprotected page, which counts as written (dirty.c, scan_once).
+ *     The scans never protect unpopulated pages, which would cost their
+ *     first write two faults; the scavenger's dropped pages need nothing.
  *   - tc_dirty_reset, before a mark: write-protects a range, so its pages
  *     count as unwritten (the cycle passes the pages of spans in chunks of
  *     scanned spans, pagealloc.h; other pages, free ones included, keep
@@ -29,8 +33,9 @@
  *     of pages written since the previous scan and re-protects them in the
  *     same call, so a write is either in this report or the next one.
  * Invariant: after a write, the page counts as written until a
- * tc_dirty_collect reports it (or tc_dirty_reset/tc_dirty_protect, which
- * the collector calls only before a mark or on free pages); so between
+ * tc_dirty_collect reports it (or tc_dirty_reset, which the collector calls
+ * only before a mark), or until the page is dropped (madvise on free pages:
+ * it is then unpopulated and holds nothing); so between
  * tc_dirty_reset and the last tc_dirty_collect of a mark, every write to a
  * page that the collections cover is in exactly one report or pending.
  * Uses only system calls and static buffers: tc_dirty_collect is called
@@ -49,12 +54,9 @@
 bool tc_dirty_init(const char **why);
 bool tc_dirty_enabled(void);
 
-/* Registers and write-protects [lo, lo + len) (page aligned). Throws if the
+/* Registers [lo, lo + len) (page aligned) for tracking. Throws if the
  * kernel refuses: without it marking would be unsound. */
 void tc_dirty_track(uintptr_t lo, uintptr_t len);
-
-/* Re-protects [lo, hi) after its pages were dropped (madvise). */
-void tc_dirty_protect(uintptr_t lo, uintptr_t len);
 
 /* Protects every page of [lo, hi) (before a mark) / unprotects (after). */
 void tc_dirty_reset(uintptr_t lo, uintptr_t hi);

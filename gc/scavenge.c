@@ -11,7 +11,6 @@
 
 #include "atomic.h"
 #include "arena.h"
-#include "dirty.h"
 #include "limiter.h"
 #include "mheap.h"
 #include "options.h"
@@ -80,10 +79,10 @@ uint64_t tc_scavenge_release(uint64_t bytes, int kind) {
     tc_mutex_unlock_nostop(&tc_mheap.lock, t);
     if (first == TC_NO_PAGE) break;
     uintptr_t addr = tc_page_addr(first), len = n << TC_PAGE_SHIFT;
+    /* The pages are unpopulated now. Concurrent mode needs nothing more: a
+     * write after reuse maps an unprotected page, which the next scan
+     * reports (dirty.c, scan_once). */
     tc_os_decommit((void *)addr, len);
-    /* The pages are none now; protect them so that a write after reuse
-     * during a mark is still reported (no-op outside concurrent mode). */
-    tc_dirty_protect(addr, len);
     t = tc_mutex_lock_nostop(&tc_mheap.lock);
     tc_pagealloc_free_scavenged(&tc_mheap.pages, first, n);
     tc_mutex_unlock_nostop(&tc_mheap.lock, t);

@@ -29,6 +29,8 @@ struct tc_pm_scan_arg {
 
 #define TC_PAGEMAP_SCAN _IOWR('f', 16, struct tc_pm_scan_arg)
 #define TC_PAGE_IS_WRITTEN (1ull << 1)
+#define TC_PAGE_IS_PRESENT (1ull << 3)
+#define TC_PAGE_IS_SWAPPED (1ull << 4)
 #define TC_PM_SCAN_WP_MATCHING (1ull << 0)
 #define TC_PM_SCAN_CHECK_WPASYNC (1ull << 1)
 
