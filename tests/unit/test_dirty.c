@@ -78,6 +78,27 @@ static char *fresh(void) {
   return p;
 }
 
+/* A fresh range whose pages [lo, hi) were written and then collected, so
+ * they are protected now; NULL (after a failed check) if that went wrong. */
+static char *fresh_protected(int lo, int hi) {
+  char *p = fresh();
+  if (p == NULL) return NULL;
+  for (int i = lo; i < hi; i++) write_page(p, i, 1);
+  report_t r;
+  uint64_t n = collect(p, &r);
+  CHECK_EQ(n, hi - lo);
+  if (n == (uint64_t)(hi - lo)) return p;
+  munmap(p, NPAGES * KPAGE);
+  return NULL;
+}
+
+/* Faults taken by one write of v to page i. */
+static long write_faults(char *p, int i, char v) {
+  long f0 = faults();
+  write_page(p, i, v);
+  return faults() - f0;
+}
+
 TEST(first_touch_is_one_fault_and_reported_once) {
   if (!available()) return;
   char *p = fresh();
@@ -104,15 +125,11 @@ TEST(first_touch_is_one_fault_and_reported_once) {
 
 TEST(write_to_protected_page_is_one_fault_and_reported_once) {
   if (!available()) return;
-  char *p = fresh();
+  char *p = fresh_protected(0, 8);
   CHECK_OR_RETURN(p != NULL);
   report_t r;
-  for (int i = 0; i < 8; i++) write_page(p, i, 1);
-  CHECK_EQ(collect(p, &r), 8); /* and protects them */
-  long f0 = faults();
-  write_page(p, 3, 2);
-  write_page(p, 3, 3); /* the second write is free */
-  long d = faults() - f0;
+  long d = write_faults(p, 3, 2);
+  d += write_faults(p, 3, 3); /* the second write is free */
   CHECK(d >= 1 && d <= 2);
   CHECK_EQ(collect(p, &r), 1);
   CHECK(reported_exactly(&r, 3, 4));
@@ -123,18 +140,14 @@ TEST(write_to_protected_page_is_one_fault_and_reported_once) {
 
 TEST(dropped_pages_need_no_protection) {
   if (!available()) return;
-  char *p = fresh();
+  char *p = fresh_protected(0, 16);
   CHECK_OR_RETURN(p != NULL);
   report_t r;
-  for (int i = 0; i < 16; i++) write_page(p, i, 1);
-  CHECK_EQ(collect(p, &r), 16);
   /* The scavenger drops free pages (some protected, as here) and does
    * nothing else: a write after reuse must still be reported. */
   tc_os_decommit(p, 8 * KPAGE);
   CHECK_EQ(collect(p, &r), 0);
-  long f0 = faults();
-  write_page(p, 5, 7);
-  long d = faults() - f0;
+  long d = write_faults(p, 5, 7);
   CHECK(d >= 1 && d <= 2);
   CHECK_EQ(collect(p, &r), 1);
   CHECK(reported_exactly(&r, 5, 6));
@@ -145,15 +158,11 @@ TEST(dropped_pages_need_no_protection) {
 
 TEST(lifted_pages_count_as_written_unpopulated_ones_do_not) {
   if (!available()) return;
-  char *p = fresh();
+  char *p = fresh_protected(8, 24);
   CHECK_OR_RETURN(p != NULL);
   report_t r;
-  for (int i = 8; i < 24; i++) write_page(p, i, 1);
-  CHECK_EQ(collect(p, &r), 16);
   tc_dirty_release((uintptr_t)p, (uintptr_t)p + NPAGES * KPAGE);
-  long f0 = faults();
-  write_page(p, 10, 2); /* unprotected: no fault */
-  CHECK_EQ(faults() - f0, 0);
+  CHECK_EQ(write_faults(p, 10, 2), 0); /* unprotected: no fault */
   /* The lifting makes every populated page count as written (as after a
    * mark), and leaves the unpopulated ones out. */
   CHECK_EQ(collect(p, &r), 16);
