@@ -62,6 +62,7 @@ static size_t scan(char *p, size_t len) {
                             .vec = (uintptr_t)vec,
                             .vec_len = sizeof vec / sizeof vec[0],
                             .category_mask = TC_PAGE_IS_WRITTEN,
+                            .category_anyof_mask = TC_PAGE_IS_PRESENT | TC_PAGE_IS_SWAPPED,
                             .return_mask = TC_PAGE_IS_WRITTEN};
     long n = ioctl(pagemap, TC_PAGEMAP_SCAN, &a);
     if (n < 0) {
