@@ -58,7 +58,8 @@
  * pages for mark termination (1 MiB). */
 #define TC_FINAL_DIRTY_PAGES 256
 #define TC_MAX_MARK_ROUNDS 16
-/* Collections in a throttled mark's final stretch (throttle.h). */
+/* Re-scans (each followed by a collection) in a throttled mark's final
+ * stretch (throttle.h). */
 #define TC_FINAL_STRETCH_ROUNDS 4
 /* Mark termination splits the heap into parts of at least this size for
  * its parallel collection of written pages. */

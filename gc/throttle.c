@@ -25,6 +25,7 @@ static struct {
   uint64_t total_stops; /* atomic */
   uint64_t total_held;  /* atomic */
   uint64_t total_gave_up; /* atomic */
+  uint64_t total_held_final_pages; /* atomic */
 } th;
 
 void tc_throttle_reset(void) {
@@ -182,3 +183,11 @@ uint64_t tc_throttle_total_stops(void) { return tc_atomic_load_relaxed(&th.total
 uint64_t tc_throttle_total_held(void) { return tc_atomic_load_relaxed(&th.total_held); }
 
 uint64_t tc_throttle_total_gave_up(void) { return tc_atomic_load_relaxed(&th.total_gave_up); }
+
+void tc_throttle_count_final_pages(uint64_t pages) {
+  if (th.hold) tc_atomic_add_relaxed(&th.total_held_final_pages, pages);
+}
+
+uint64_t tc_throttle_total_held_final_pages(void) {
+  return tc_atomic_load_relaxed(&th.total_held_final_pages);
+}

@@ -32,12 +32,13 @@
  * stretch (docs/modes.md has the figures).
  *
  * The final stretch: when the rounds end with the throttle on, the writers
- * are parked once more and stay parked through the last collection of
- * written pages and its re-scan into mark termination, whose stop then
- * parks only the other threads; termination re-scans what those wrote in
- * the meantime, which the throttle judged to be little. The stretch's
- * drains take one more helper per parked writer (tc_throttle_parked), on
- * the CPUs the writers left.
+ * are parked once more and stay parked through up to
+ * TC_FINAL_STRETCH_ROUNDS re-scans (each followed by a collection of what
+ * the other threads wrote meanwhile, until one finds few pages) and into
+ * mark termination, whose stop then parks only the other threads;
+ * termination collects what those wrote after the last collection, a few
+ * pages. The stretch's drains take one more helper per parked writer
+ * (tc_throttle_parked), on the CPUs the writers left.
  *
  * Invariants: the coordinator holds the stoppers' locks (world lock, sweep
  * gate, tc_threads.lock) whenever a thread is parked by the throttle, so no
@@ -102,5 +103,11 @@ uint64_t tc_throttle_total_held(void);
  * marks whose rounds ended because they did not shrink with the throttle
  * on (tests). */
 uint64_t tc_throttle_total_gave_up(void);
+/* Mark termination, world stopped: the written pages it collected. */
+void tc_throttle_count_final_pages(uint64_t pages);
+/* Pages collected by the terminations of held marks, since start (tests:
+ * with the writers held, that is what the others wrote between the last
+ * collection and the stop). */
+uint64_t tc_throttle_total_held_final_pages(void);
 
 #endif
