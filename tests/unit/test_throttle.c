@@ -144,10 +144,10 @@ TEST(writer_is_throttled_and_nothing_is_lost) {
    * would count each further round that did not shrink. */
   CHECK(gave_up <= (uint64_t)(ms.num_gc - gc0));
   /* With the writer held, termination collects only what the churn thread
-   * wrote between the stretch's last collection and the stop: 0-10 pages
-   * a mark here. A stretch that collected before draining left it what
-   * that thread wrote during a whole drain (48-5,000 pages over 20 marks,
-   * most runs over the bound). */
+   * wrote between the stretch's last collection and the stop: 0-50 pages
+   * over ~20 marks in 7 runs. A stretch that collected before draining
+   * left it what that thread wrote during a whole drain: 48-4,992 pages,
+   * 3 of 4 runs over this bound (docs/performance.md). */
   CHECK(final_pages <= 32 * held);
 
   /* A leaf freed too early keeps its stamp until its slot is reused: the
