@@ -668,9 +668,9 @@ void tc_mark_concurrent(tc_mark_result_t *out) {
       uint64_t n = collect_scanned(&w, tc_arenas.lo, heap_hi(), false);
       out->dirty_pages += n;
       work_flush(&w);
-      /* Few pages written since the last collection: their re-scan (queued)
-       * is left to mark termination, which also sees the few pages written
-       * between now and the stop. */
+      /* Few pages written since the last collection: their re-scan is the
+       * last drain below, and mark termination collects what is written
+       * meanwhile. */
       if (n <= TC_FINAL_DIRTY_PAGES) break;
       /* A round that did not shrink by a quarter: the program writes pages
        * about as fast as they are re-scanned. Slow the writers down; if
@@ -689,19 +689,19 @@ void tc_mark_concurrent(tc_mark_result_t *out) {
   /* Throttled: the writers stay parked from here through termination, so
    * what is written after this last collection is the others' few pages. */
   uint64_t stretch_helpers_ns = 0;
-  if (pages && tc_throttle_hold()) {
+  bool held = pages && tc_throttle_hold();
+  uint64_t h0 = tc_atomic_load_acquire(&mk.helper_ns);
+  if (held) {
     /* The held writers leave their CPUs to the markers: one more helper
      * drains for each, and its time, like the coordinator's here, is
      * marking on the writers' behalf. Each step drains first (the rounds
      * above may have ended on a collection not yet re-scanned: a mark that
      * gave up), then collects what the threads still running wrote
-     * meanwhile. A collection of few pages ends the stretch and leaves
-     * their re-scan to termination, as the rounds do: termination then
-     * re-scans those and what was written in the microseconds before the
-     * stop, not what the others wrote during a whole drain (collecting
-     * before draining left 400-2,500 pages to pause 2 in bench/pause at
-     * 64 MiB, 1-2.6 ms). */
-    uint64_t h0 = tc_atomic_load_acquire(&mk.helper_ns);
+     * meanwhile. A collection of few pages ends the stretch, and its
+     * re-scan is the short last drain below: termination then collects
+     * what was written during that drain, not what the others wrote during
+     * a whole one (collecting before draining left 400-2,500 pages to
+     * pause 2 in bench/pause at 64 MiB, 1-2.6 ms). */
     for (int i = 0; i < TC_FINAL_STRETCH_ROUNDS; i++) {
       run_phase(&w, nhelp + (int)tc_throttle_parked(), dp, true);
       uint64_t n = collect_scanned(&w, tc_arenas.lo, heap_hi(), false);
@@ -710,8 +710,14 @@ void tc_mark_concurrent(tc_mark_result_t *out) {
       if (n <= TC_FINAL_DIRTY_PAGES) break;
       tc_throttle_hold_more(); /* another thread wrote much meanwhile */
     }
-    stretch_helpers_ns = tc_atomic_load_acquire(&mk.helper_ns) - h0;
   }
+  /* The last collection's re-scan runs now, with the world running (and
+   * held writers still parked), not in pause 2: a written page's re-scan
+   * costs ~5 us here, so the up to 256 pages a last collection leaves
+   * were up to 1.3 ms of pause 2 (bench/pause at 1 GiB). Pause 2 then
+   * collects what was written during this short drain. */
+  if (pages && tc_gcwork_pending()) run_phase(&w, nhelp + (int)tc_throttle_parked(), dp, true);
+  if (held) stretch_helpers_ns = tc_atomic_load_acquire(&mk.helper_ns) - h0;
   collect_counters(&w, out);
   tc_gcwork_dispose(&w);
   /* A helper that woke too late for the last phase is waited for here,

@@ -8,7 +8,8 @@
  * must engage (writers parked in stop windows); when the round after does
  * not shrink either, the mark must end its rounds there rather than run
  * them all, and hold the writer parked through mark termination, which
- * then has few written pages to collect (the churn thread's last few);
+ * then has few written pages to collect (what the churn thread wrote
+ * during the last, short drain);
  * meanwhile every leaf must survive:
  * each carries a stamp derived from its address, checked after the run,
  * and the sum of the leaf addresses over all slots (a swap preserves it)
@@ -144,11 +145,13 @@ TEST(writer_is_throttled_and_nothing_is_lost) {
    * would count each further round that did not shrink. */
   CHECK(gave_up <= (uint64_t)(ms.num_gc - gc0));
   /* With the writer held, termination collects only what the churn thread
-   * wrote between the stretch's last collection and the stop: 0-50 pages
-   * over ~20 marks in 7 runs. A stretch that collected before draining
-   * left it what that thread wrote during a whole drain: 48-4,992 pages,
-   * 3 of 4 runs over this bound (docs/performance.md). */
-  CHECK(final_pages <= 32 * held);
+   * wrote during the short last drain (the re-scan of at most
+   * TC_FINAL_DIRTY_PAGES pages) and until the stop: 34-489 pages over ~20
+   * marks in 16 runs. A stretch that collected before draining left it
+   * what that thread wrote during a whole drain of the last round's
+   * pages: 48-4,992 pages, 2 of 4 runs over this bound
+   * (docs/performance.md). */
+  CHECK(final_pages <= 64 * held);
 
   /* A leaf freed too early keeps its stamp until its slot is reused: the
    * collection above swept it (gc_base no longer finds it), and these
