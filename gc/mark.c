@@ -687,7 +687,8 @@ void tc_mark_concurrent(tc_mark_result_t *out) {
     run_phase(&w, nhelp, dp, true);
   }
   /* Throttled: the writers stay parked from here through termination, so
-   * what is written after this last collection is the others' few pages. */
+   * what termination collects is what the others wrote during the last
+   * drain. */
   uint64_t stretch_helpers_ns = 0;
   bool held = pages && tc_throttle_hold();
   uint64_t h0 = tc_atomic_load_acquire(&mk.helper_ns);

@@ -54,8 +54,9 @@
 
 #include "base.h"
 
-/* Concurrent rounds end when one leaves at most this many written 4 KiB
- * pages for mark termination (1 MiB). */
+/* Concurrent rounds end when a collection finds at most this many written
+ * 4 KiB pages (1 MiB); their re-scan is one last concurrent drain, and mark
+ * termination collects what is written during it. */
 #define TC_FINAL_DIRTY_PAGES 256
 #define TC_MAX_MARK_ROUNDS 16
 /* Re-scans (each followed by a collection) in a throttled mark's final

@@ -35,9 +35,10 @@
  * are parked once more and stay parked through up to
  * TC_FINAL_STRETCH_ROUNDS re-scans (each followed by a collection of what
  * the other threads wrote meanwhile, until one finds few pages) and into
- * mark termination, whose stop then parks only the other threads;
- * termination collects what those wrote after the last collection, a few
- * pages. The stretch's drains take one more helper per parked writer
+ * mark termination (through the mark's last drain, which re-scans the last
+ * collection's pages), whose stop then parks only the other threads;
+ * termination collects what those wrote during that short drain. The
+ * stretch's drains take one more helper per parked writer
  * (tc_throttle_parked), on the CPUs the writers left.
  *
  * Invariants: the coordinator holds the stoppers' locks (world lock, sweep
