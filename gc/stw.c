@@ -4,6 +4,7 @@
 #include "stw.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <sched.h>
 #include <semaphore.h>
@@ -299,17 +300,45 @@ static void unrescue(void) {
   }
 }
 
-/* Waits for n acknowledgements. For up to ACK_POLL_NS it polls, yielding
- * its CPU to whatever is queued there (often a thread that must run its
- * handler), and only then sleeps. A sleeping stopper lets its virtual CPU
- * halt, and the last acknowledgement's wake-up must then wait for the
- * hypervisor to run that vCPU again: up to 3 ms on this machine
- * (docs/performance.md, "Sleepers last"). After tc_stw_rescue_after_ns
- * the threads still awaited are moved to this CPU (rescue). */
+/* How long a stopper polls without yielding while no thread it waits for
+ * wants its CPU (cpu_wanted); then it yields for a round of polls all the
+ * same. */
+#define SPIN_MAX_NS 50000
+/* Pause instructions between two polls of a spinning stopper (~1 us). */
+#define SPIN_PAUSES 32
+
+/* Whether a thread this stop still waits for may be queued on cpu, the
+ * stopper's: one whose rseq cpu_id (the CPU it last ran on) is cpu, or
+ * one whose CPU is unknown. A woken sleeper may be queued on a CPU its
+ * cpu_id does not name yet (it has not run there); SPIN_MAX_NS bounds what
+ * that costs. */
+static bool cpu_wanted(const tc_thread_t *self, int cpu) {
+  if (cpu < 0) return true;
+  for (tc_thread_t *t = tc_threads.list; t; t = t->next) {
+    if (t == self || tc_atomic_load_acquire(&t->stop_state) != TC_STOP_PENDING) continue;
+    if (t->rseq_cpu == NULL) return true;
+    uint32_t c = *t->rseq_cpu;
+    if (c == (uint32_t)cpu || c > (uint32_t)INT_MAX) return true; /* negative: unregistered */
+  }
+  return false;
+}
+
+/* Waits for n acknowledgements. For up to ACK_POLL_NS it polls, and only
+ * then sleeps: a sleeping stopper lets its virtual CPU halt, and the last
+ * acknowledgement's wake-up must then wait for the hypervisor to run that
+ * vCPU again, up to 3 ms on this machine (docs/performance.md, "Sleepers
+ * last"). Between polls it yields its CPU when a thread it waits for may
+ * be queued there (cpu_wanted), and spins otherwise: a yield with nothing
+ * of ours queued hands the CPU to whatever else is, and a kernel thread
+ * given it so (kdamond) kept it for its whole 3 ms slice while both
+ * awaited threads parked on the other CPU within 0.1 ms
+ * (docs/performance.md, "Stopping: what the traces add"). After
+ * tc_stw_rescue_after_ns the threads still awaited are moved to this CPU
+ * (rescue), and it yields to them. */
 static void ack_wait_n(const tc_thread_t *self, unsigned n) {
-  uint64_t start = 0;
+  uint64_t start = 0, yielded = 0;
   unsigned polls = 0;
-  bool rescued = false;
+  bool rescued = false, yield = true;
   while (n > 0) {
     if (sem_trywait(&stw.ack) == 0) {
       n--;
@@ -317,14 +346,20 @@ static void ack_wait_n(const tc_thread_t *self, unsigned n) {
     }
     if (polls++ % 16 == 0) {
       uint64_t now = tc_nanotime();
-      if (start == 0) start = now;
+      if (start == 0) start = yielded = now;
       if (!rescued && now - start >= tc_stw_rescue_after_ns) {
         rescued = true;
         if (rescue(self) > 0) tc_atomic_add_relaxed(&tc_stw_rescues, 1);
       }
       if (now - start > ACK_POLL_NS) break;
+      yield = rescued || now - yielded >= SPIN_MAX_NS || cpu_wanted(self, sched_getcpu());
+      if (yield) yielded = now;
     }
-    sched_yield();
+    if (yield) {
+      sched_yield();
+    } else {
+      for (int i = 0; i < SPIN_PAUSES; i++) tc_cpu_relax();
+    }
   }
   for (; n > 0; n--) ack_wait();
   if (rescued) unrescue();

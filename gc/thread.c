@@ -5,7 +5,9 @@
 
 #include <errno.h>
 #include <sched.h>
+#include <stddef.h>
 #include <string.h>
+#include <sys/rseq.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -51,6 +53,15 @@ static void stack_bounds(tc_thread_t *t) {
   t->stack_hi = (uintptr_t)addr + size;
 }
 
+/* The calling thread's rseq cpu_id, if glibc registered an rseq area for
+ * it (glibc >= 2.35 does unless GLIBC_TUNABLES=glibc.pthread.rseq=0 or the
+ * kernel refused; __rseq_size is then 0). */
+static const volatile uint32_t *rseq_cpu_word(void) {
+  if (__rseq_size < offsetof(struct rseq, cpu_id) + sizeof(uint32_t)) return NULL;
+  const struct rseq *r = (const struct rseq *)((const char *)__builtin_thread_pointer() + __rseq_offset);
+  return &r->cpu_id;
+}
+
 /* Who the calling thread is, for signals and its CPU clock: at
  * registration, and again in a fork child (a new thread id, and the CPU
  * time seen by the previous stop is the parent's). */
@@ -59,6 +70,7 @@ static void set_identity(tc_thread_t *t) {
   t->tid = (pid_t)syscall(SYS_gettid);
   t->has_cpu_clock = pthread_getcpuclockid(t->pthread, &t->cpu_clock) == 0;
   t->stop_wall_ns = 0;
+  t->rseq_cpu = rseq_cpu_word();
 }
 
 static tc_thread_t *register_self(void) {

@@ -71,6 +71,12 @@ typedef struct tc_thread {
    * has parked. Stoppers only. */
   bool rescued;
   cpu_set_t rescue_mask;
+  /* The cpu_id word of the thread's rseq area (glibc registers one per
+   * thread; the kernel rewrites it whenever the thread returns to user
+   * space on another CPU), or NULL without rseq: the CPU the thread last
+   * ran on. A stopper reads it to decide whether its own CPU is wanted by
+   * a thread it waits for (stw.c, ack_wait_n). */
+  const volatile uint32_t *rseq_cpu;
   /* Write throttle (throttle.c, coordinator only, under tc_threads.lock):
    * page faults counted when last sampled, and whether the thread is one
    * of the writers parked by the current throttle stop. */
