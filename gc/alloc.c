@@ -145,6 +145,7 @@ static TC_NOINLINE TC_SAMPLING_FRAME void *alloc_large(size_t size, bool noscan)
     /* Allocate black while marking (the flag is stable in this region). */
     if (tc_gc_marking()) {
       tc_atomic_fetch_or_relaxed(&s->mark_bits[0], 1);
+      tc_atomic_store_relaxed(&s->mark_writes, (uint8_t)TC_WRITES_FILLING); /* span.h */
       tc_atomic_add_relaxed(&tc_gc.black_bytes, s->elemsize);
       t->assist_bytes -= (int64_t)s->elemsize; /* assist.h */
     }

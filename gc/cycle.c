@@ -28,6 +28,7 @@
 #include "limiter.h"
 #include "scavenge.h"
 #include "pool.h"
+#include "protect.h"
 #include "roots.h"
 #include "special.h"
 #include "stats.h"
@@ -202,81 +203,6 @@ static void announce_begun(uint32_t num) {
   pthread_mutex_unlock(&ctl.lock);
 }
 
-/* GCMODE=concurrent protects the heap before a mark and lifts the
- * protection after it only where spans of scanned objects live: the marks
- * walk only those pages (mark.c, collect_scanned), so protecting pointer-free
- * or free memory would buy write faults and nothing else. Any page state is
- * safe at a mark's start: a write to a protected page marks it written, an
- * unprotected page counts as written already, and either is reported by
- * the next walk that covers it. Free pages in particular stay as they are:
- * most were lifted after the last mark, so the spans this mark allocates
- * there (black) take no write fault until a walk has reported and
- * re-protected them. The protection before the mark bridges only gaps
- * shorter than RESET_BRIDGE pages: each call flushes the TLB of the CPUs
- * running the process, and with one call per run of a fragmented heap
- * GCBench on two threads ran 10% slower (on one thread the same either
- * way). The lifting after it bridges gaps shorter than TC_WALK_BRIDGE.
- *
- * The lifting takes a while (~150 us per 2 MiB here), and the program runs
- * meanwhile. A write to a page still protected then costs a fault that
- * also flushes the TLB of every CPU running the process (the kernel has a
- * flush pending while a protection change is in flight), several
- * microseconds on this guest. So the coordinator lifts in address order,
- * LIFT_FIRST_PAGES first and twice as many each step up to LIFT_STEP_PAGES,
- * and sweeps each step's spans right after lifting it (tc_sweep_range):
- * the spans with free slots go to their class's swept lists and the empty
- * ones to its empty list, where allocating threads look first. The
- * program thus allocates in pages already lifted instead of sweeping
- * spans of its own in list order, all over the heap. On GCBench (one
- * thread, perf samples of the program's thread) write faults fell from 29%
- * to 20% of its time, those taken while the lifting was in flight from 47%
- * of the fault time to 31%; the wall time against stw mode from 1.28x to
- * 1.12x (21 interleaved runs each). */
-#define RESET_BRIDGE 8
-#define LIFT_FIRST_PAGES 8
-#define LIFT_STEP_PAGES 256
-
-static void reset_run(uintptr_t lo, uintptr_t hi, void *ctx) {
-  (void)ctx;
-  tc_dirty_reset(lo, hi);
-}
-
-typedef struct lift {
-  uintptr_t step;    /* bytes lifted per call, growing to LIFT_STEP_PAGES */
-  uintptr_t pending; /* base of a span that ran past the last step, or 0 */
-} lift_t;
-
-static void lift_run(uintptr_t lo, uintptr_t hi, void *ctx) {
-  lift_t *l = ctx;
-  for (uintptr_t a = lo; a < hi;) {
-    tc_stw_step_aside();
-    uintptr_t b = tc_align_down(a, l->step) + l->step;
-    if (b > hi) b = hi;
-    tc_dirty_release(a, b);
-    uintptr_t from = l->pending != 0 && l->pending < a ? l->pending : a;
-    uintptr_t stop = tc_sweep_range(from, b);
-    l->pending = stop < b ? stop : 0;
-    if (l->step < LIFT_STEP_PAGES * TC_PAGE_SIZE) l->step *= 2;
-    a = b;
-  }
-}
-
-/* Calls fn over the runs of in-use pages of the whole committed heap's
- * chunks of scanned spans, gaps under bridge pages taken in. */
-static void over_scan_runs(uintptr_t bridge, void (*fn)(uintptr_t, uintptr_t, void *), void *ctx) {
-  tc_mheap_for_scan_runs(tc_arenas.lo, tc_arenas.lo + tc_atomic_load_acquire(&tc_arenas.committed),
-                         bridge, fn, ctx);
-}
-
-/* After pause 2: lifts the protection and sweeps behind it (see above). */
-static void lift_and_sweep(void) {
-  lift_t l = {LIFT_FIRST_PAGES * TC_PAGE_SIZE, 0};
-  over_scan_runs(TC_WALK_BRIDGE, lift_run, &l);
-  /* Empty spans nobody took go back to the page heap, where any class and
-   * the scavenger can have them. */
-  tc_mcentral_free_empty();
-}
-
 static void run_cycle(uint32_t num, bool forced) {
   tc_cycle_record_t rec = {0};
   tc_mark_result_t mr;
@@ -301,7 +227,7 @@ static void run_cycle(uint32_t num, bool forced) {
     tc_mark_stw(&mr);
     mark_done(&rec, &mr);
   } else {
-    if (tc_gc.mode == TC_MODE_CONCURRENT) over_scan_runs(RESET_BRIDGE, reset_run, NULL);
+    if (tc_gc.mode == TC_MODE_CONCURRENT) tc_protect_before_mark();
     /* 2. Pause 1. */
     uint64_t stopped;
     uint64_t t1 = rec.sweep_term_ns = stop_world(&stopped);
@@ -333,7 +259,7 @@ static void run_cycle(uint32_t num, bool forced) {
   tc_limiter_update(false, num, true);
   tc_assist_wake_all();
   tc_bucket_flush(); /* heap profile: publish the cycle that just ended */
-  if (tc_gc.mode == TC_MODE_CONCURRENT) lift_and_sweep();
+  if (tc_gc.mode == TC_MODE_CONCURRENT) tc_protect_lift_and_sweep();
   /* 5. Concurrent sweep; finalizers. */
   tc_sweep_wake();
   tc_finalizer_wake();

@@ -588,6 +588,7 @@ static void rescan_written(uintptr_t start, uintptr_t end, void *ctx) {
       a = hi;
       continue;
     }
+    tc_span_note_written(s);
     /* Adjacent marked slots are queued as one range: small objects would
      * otherwise cost a work entry each (a page holds up to 512). */
     uint32_t idx = tc_span_object_index(s, a);

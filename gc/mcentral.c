@@ -154,6 +154,8 @@ tc_span_t *tc_mcentral_cache_span(tc_mcentral_t *c) {
   if (tc_gc_marking()) {
     tc_span_premark_free(s);
     s->cached_black = 1;
+    /* Its writes until the lifting are its new objects' (span.h). */
+    tc_atomic_store_relaxed(&s->mark_writes, (uint8_t)TC_WRITES_FILLING);
   }
   tc_atomic_store_release(&s->sweepgen, sg + 3);
   /* The whole span counts toward heap_live while cached (Go's heapLive),

@@ -65,6 +65,7 @@ tc_span_t *tc_span_new(uintptr_t base, uintptr_t npages, tc_spanclass_t sc,
   s->free_index = 0;
   s->alloc_count = 0;
   s->cached_black = 0;
+  s->mark_writes = TC_WRITES_NONE;
   tc_span_refill_cache(s, 0);
   return s;
 }

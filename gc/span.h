@@ -31,8 +31,9 @@
  * Ownership: a span is owned by exactly one of: an mcache (cached; only its
  * thread touches the allocation state), an mcentral list (under its lock), a
  * sweeper that acquired it through sweepgen, or the page heap while it is
- * being created or freed. Marking touches only mark_bits (atomic or) and reads
- * the rest with the world stopped.
+ * being created or freed. Marking touches only mark_bits (atomic or) and
+ * mark_writes (atomic store; a hint for protect.c) and reads the rest with
+ * the world stopped.
  *
  * sweepgen (Go's protocol, sg = tc_mheap.sweepgen, +2 per cycle):
  *   sg-2 needs sweeping, sg-1 being swept, sg swept,
@@ -79,6 +80,7 @@ typedef struct tc_span {
   uint32_t alloc_count_cached; /* alloc_count when cached (stats delta) */
   uint16_t nwords;           /* 64-bit words per bitmap (<= 16) */
   uint8_t cached_black;      /* cached while marking: free slots premarked */
+  uint8_t mark_writes;       /* atomic; TC_WRITES_*, see below */
   uint32_t nsampled;         /* atomic; sampled bits set (sweep skips 0) */
   /* List membership: protected by the owning mcentral's lock. */
   struct tc_span *next, *prev;
@@ -150,6 +152,23 @@ TC_INLINE uint64_t tc_span_allocated_word(const tc_span_t *s, uint32_t i) {
                    : s->free_index <= lo   ? 0
                                            : ((uint64_t)1 << (s->free_index - lo)) - 1;
   return s->alloc_bits[i] | below;
+}
+
+/* What the mark under way learnt of the program's writes to a span, for the
+ * lifting after it (GCMODE=concurrent, protect.c, which reads and clears
+ * it). SEEN: a marker found a page of the span written (mark.c,
+ * rescan_written), so the program writes there. FILLING: a thread took the
+ * span to allocate in while marking; the writes found in it are taken for
+ * the new objects' first stores, which the program makes once, and do not
+ * count as SEEN (a store into an older object of the span is then missed,
+ * which costs a fault later, nothing else). */
+enum { TC_WRITES_NONE = 0, TC_WRITES_SEEN = 1, TC_WRITES_FILLING = 2 };
+
+/* A marker found a page of s written. Stored only when nothing is noted:
+ * most reports hit spans already noted. */
+TC_INLINE void tc_span_note_written(tc_span_t *s) {
+  if (tc_atomic_load_relaxed(&s->mark_writes) == TC_WRITES_NONE)
+    tc_atomic_store_relaxed(&s->mark_writes, (uint8_t)TC_WRITES_SEEN);
 }
 
 /* Number of free slots (for heap_live accounting). */

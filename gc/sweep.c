@@ -162,6 +162,20 @@ static bool acquire_listed(tc_span_t *s, uint32_t sg) {
   return listed;
 }
 
+bool tc_sweep_leaves_full(const tc_span_t *s, uint32_t sg) {
+  if (tc_atomic_load_acquire(&s->sweepgen) != sg - 2) return false;
+  if (tc_atomic_load_relaxed(&s->nfreed) != 0) return false;
+  /* Every slot stays allocated (marked and handed out, as sweep_span
+   * keeps it); most spans that do not fail at their first word. */
+  for (uint32_t i = 0; i < s->nwords; i++) {
+    uint32_t left = s->nelems - i * 64;
+    uint64_t all = left >= 64 ? ~(uint64_t)0 : ((uint64_t)1 << left) - 1;
+    if ((tc_atomic_load_relaxed(&s->mark_bits[i]) & tc_span_allocated_word(s, i) & all) != all)
+      return false;
+  }
+  return true;
+}
+
 uintptr_t tc_sweep_range(uintptr_t lo, uintptr_t hi) {
   uint32_t sg = tc_mheap_sweepgen();
   uintptr_t a = lo;

@@ -47,6 +47,11 @@ bool tc_span_sweep(tc_span_t *s, bool preserve);
  * that runs past hi, left for the caller's next range. */
 uintptr_t tc_sweep_range(uintptr_t lo, uintptr_t hi);
 
+/* A hint, read without taking s: s is unswept (sg-2) and its sweep will
+ * leave it without a free slot, so nobody allocates in it before the next
+ * mark (a slot gc_free'd meanwhile stays allocated until then). */
+bool tc_sweep_leaves_full(const tc_span_t *s, uint32_t sg);
+
 /* Sweeps one unswept span; returns its page count, 0 when none is left. */
 uintptr_t tc_sweep_one(void);
 /* Sweeps until at least npages pages were swept or none are left. */
