@@ -249,6 +249,7 @@ static void run_cycle(uint32_t num, bool forced) {
     rec.stop2_ns = stopped - rec.stw_start_ns;
     tc_mark_terminate(&mr);
     mark_done(&rec, &mr);
+    if (tc_gc.mode == TC_MODE_CONCURRENT) tc_protect_arm();
   }
   uint64_t end = tc_stw_start(NULL);
   rec.stw2_ns = end - rec.stw_start_ns;

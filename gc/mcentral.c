@@ -5,6 +5,7 @@
 
 #include "cycle.h"
 #include "mheap.h"
+#include "protect.h"
 #include "stats.h"
 #include "sweep.h"
 #include "thread.h"
@@ -14,6 +15,9 @@ tc_mcentral_t tc_mcentral[TC_NUM_SPAN_CLASSES];
 /* How many full unswept spans cache_span sweeps looking for a free slot
  * before it grows the heap instead (Go's spanBudget). */
 #define FULL_SWEEP_BUDGET 100
+/* How many parts of a lifting pass cache_span takes on, at most, before it
+ * sweeps spans of its own (protect.h, tc_protect_help). */
+#define LIFT_HELP_PARTS 4
 
 void tc_mcentral_init(void) {
   for (unsigned i = 0; i < TC_NUM_SPAN_CLASSES; i++) {
@@ -102,12 +106,23 @@ tc_span_t *tc_mcentral_pop_unswept_locked(tc_spanlist_t *l, uint32_t sg) {
 /* Registered as an active sweeper for the whole search, so sweep
  * termination never sees a span popped here but not yet swept. */
 static tc_span_t *find_span_swept(tc_mcentral_t *c, uint32_t sg) {
-  tc_mutex_lock(&c->lock);
-  tc_span_t *s = tc_spanlist_pop_locked(&c->partial[tc_swept_index(sg)]);
-  if (s == NULL) s = tc_spanlist_pop_locked(&c->empty);
-  if (s) {
+  tc_span_t *s;
+  for (int help = 0;; help++) {
+    tc_mutex_lock(&c->lock);
+    s = tc_spanlist_pop_locked(&c->partial[tc_swept_index(sg)]);
+    if (s == NULL) s = tc_spanlist_pop_locked(&c->empty);
+    if (s) {
+      tc_mutex_unlock(&c->lock);
+      return s;
+    }
+    /* While the protection is being lifted, take the lifting's next parts
+     * before sweeping spans of our own (protect.h). */
+    if (help == LIFT_HELP_PARTS || !tc_protect_lifting()) break;
     tc_mutex_unlock(&c->lock);
-    return s;
+    if (!tc_protect_help()) {
+      tc_mutex_lock(&c->lock);
+      break;
+    }
   }
   s = tc_mcentral_pop_unswept_locked(&c->partial[tc_unswept_index(sg)], sg);
   if (s) {

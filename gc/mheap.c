@@ -93,13 +93,26 @@ void tc_mheap_free_span(tc_span_t *s) {
   tc_span_delete(s);
 }
 
+bool tc_mheap_next_scan_run(uintptr_t lo, uintptr_t hi, uintptr_t bridge, uintptr_t *start,
+                            uintptr_t *end) {
+  uintptr_t p = tc_page_index(lo), limit = tc_page_index(hi), cend, e;
+  while ((p = tc_pagealloc_next_scan_chunks(&tc_mheap.pages, p, limit, &cend)) < limit) {
+    uintptr_t q = tc_pagealloc_next_used(&tc_mheap.pages, p, cend, bridge, &e);
+    if (q < cend) {
+      *start = tc_page_addr(q);
+      *end = tc_page_addr(e);
+      return true;
+    }
+    p = cend;
+  }
+  return false;
+}
+
 void tc_mheap_for_scan_runs(uintptr_t lo, uintptr_t hi, uintptr_t bridge,
                             void (*fn)(uintptr_t start, uintptr_t end, void *ctx), void *ctx) {
-  uintptr_t p = tc_page_index(lo), limit = tc_page_index(hi), cend, end;
-  while ((p = tc_pagealloc_next_scan_chunks(&tc_mheap.pages, p, limit, &cend)) < limit) {
-    while ((p = tc_pagealloc_next_used(&tc_mheap.pages, p, cend, bridge, &end)) < cend) {
-      fn(tc_page_addr(p), tc_page_addr(end), ctx);
-      p = end;
-    }
+  uintptr_t a, b;
+  while (tc_mheap_next_scan_run(lo, hi, bridge, &a, &b)) {
+    fn(a, b, ctx);
+    lo = b;
   }
 }

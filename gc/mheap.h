@@ -51,6 +51,10 @@ void tc_mheap_free_span(tc_span_t *s);
 #define TC_WALK_BRIDGE 16 /* pages: a call ~1-2 us, a free page ~2-40 ns */
 void tc_mheap_for_scan_runs(uintptr_t lo, uintptr_t hi, uintptr_t bridge,
                             void (*fn)(uintptr_t start, uintptr_t end, void *ctx), void *ctx);
+/* The first such run at or after lo (starting at lo if lo is in one), in
+ * [*start, *end); false if none is left below hi. */
+bool tc_mheap_next_scan_run(uintptr_t lo, uintptr_t hi, uintptr_t bridge, uintptr_t *start,
+                            uintptr_t *end);
 
 TC_INLINE uint32_t tc_mheap_sweepgen(void) {
   return tc_atomic_load_acquire(&tc_mheap.sweepgen);

@@ -53,12 +53,27 @@
  * thread) write faults fell from 29% to 20% of its time, those taken while
  * the lifting was in flight from 47% of the fault time to 31%; the wall
  * time against stw mode from 1.28x to 1.12x (21 interleaved runs each).
+ *
+ * The pass is shared. It is armed inside pause 2 (tc_protect_arm), and its
+ * parts are claimed in address order under lf.lock, each stretched to the
+ * end of the span it cuts. The coordinator claims growing steps; a thread
+ * that needs a span and finds none swept claims parts of HELP_PAGES itself
+ * (tc_protect_help, from cache_span) before it sweeps any of its own. When
+ * the CPUs are busy the coordinator waits for one after pause 2, often a
+ * whole scheduler slice, and the program used to spend it sweeping spans
+ * in list order and taking a fault on each page it allocated in: with a
+ * busy loop beside GCBench, ~20k of its ~33k faults a run. The pass ends
+ * when nothing is left to claim and no helper is still in a part; only
+ * then are the empty lists freed.
  */
 #include "protect.h"
+
+#include <sched.h>
 
 #include "arena.h"
 #include "atomic.h"
 #include "dirty.h"
+#include "lock.h"
 #include "mcentral.h"
 #include "mheap.h"
 #include "span.h"
@@ -69,22 +84,30 @@
 #define LIFT_FIRST_PAGES 8
 #define LIFT_STEP_PAGES 256
 #define LIFT_BRIDGE 32
+#define HELP_PAGES 32
 
-/* Written by the coordinator only; read by anyone. */
+/* The lifting pass after a mark: the coordinator and the threads that help
+ * it (tc_protect_help) claim its parts in address order under lock. */
 static struct {
-  uint64_t lifted, kept; /* pages */
-} counts;
+  tc_mutex_t lock;    /* claims (next) */
+  uint32_t helpers;   /* atomic: threads working on a claimed part */
+  uint32_t sg;        /* the sweep generation of the pass */
+  uintptr_t next, hi; /* what is left to claim */
+  uintptr_t step;     /* the coordinator's next part, bytes; its own */
+  uint64_t lifted, kept; /* pages since start; atomic */
+  uint64_t helped;       /* parts taken by tc_protect_help; atomic */
+} lf = {.lock = TC_MUTEX_INIT};
+
+uint32_t tc_protect_pass; /* atomic: a pass is under way; set under lf.lock */
 
 void tc_protect_read_counts(tc_protect_counts_t *out) {
-  out->lifted_pages = tc_atomic_load_relaxed(&counts.lifted);
-  out->kept_pages = tc_atomic_load_relaxed(&counts.kept);
+  out->lifted_pages = tc_atomic_load_relaxed(&lf.lifted);
+  out->kept_pages = tc_atomic_load_relaxed(&lf.kept);
+  out->helped_parts = tc_atomic_load_relaxed(&lf.helped);
 }
 
-/* Calls fn over the runs of in-use pages of the whole committed heap's
- * chunks of scanned spans, gaps under bridge pages taken in. */
-static void over_scan_runs(uintptr_t bridge, void (*fn)(uintptr_t, uintptr_t, void *), void *ctx) {
-  tc_mheap_for_scan_runs(tc_arenas.lo, tc_arenas.lo + tc_atomic_load_acquire(&tc_arenas.committed),
-                         bridge, fn, ctx);
+static uintptr_t heap_hi(void) {
+  return tc_arenas.lo + tc_atomic_load_acquire(&tc_arenas.committed);
 }
 
 static void reset_run(uintptr_t lo, uintptr_t hi, void *ctx) {
@@ -92,21 +115,21 @@ static void reset_run(uintptr_t lo, uintptr_t hi, void *ctx) {
   tc_dirty_reset(lo, hi);
 }
 
-void tc_protect_before_mark(void) { over_scan_runs(RESET_BRIDGE, reset_run, NULL); }
+void tc_protect_before_mark(void) {
+  tc_mheap_for_scan_runs(tc_arenas.lo, heap_hi(), RESET_BRIDGE, reset_run, NULL);
+}
 
-typedef struct lift {
-  uint32_t sg;           /* the sweep generation this lifting runs in */
-  uintptr_t step;        /* bytes lifted per call, growing to LIFT_STEP_PAGES */
-  uintptr_t pending;     /* base of a span that ran past the last step, or 0 */
-  const tc_span_t *span; /* the last span decided, and its decision: a span */
-  bool keep;             /* across two steps is decided once */
-} lift_t;
+/* The last span decided within a part, and its decision. */
+typedef struct decided {
+  const tc_span_t *span;
+  bool keep;
+} decided_t;
 
 /* Whether the page at a may stay protected, and in *next where the span
  * (or page) holding it ends. Descriptors are read racily, as the sweep's
  * lookups do (tc_sweep_range): a wrong answer costs a fault or a lifting,
  * nothing else. */
-static bool keeps_protection(lift_t *l, uintptr_t a, uintptr_t *next) {
+static bool keeps_protection(decided_t *d, uintptr_t a, uintptr_t *next) {
   *next = tc_align_down(a, TC_PAGE_SIZE) + TC_PAGE_SIZE;
   tc_span_t *s = tc_span_lookup(a);
   if (s == NULL) return false;
@@ -114,21 +137,22 @@ static bool keeps_protection(lift_t *l, uintptr_t a, uintptr_t *next) {
   uintptr_t end = base + (__atomic_load_n(&s->npages, __ATOMIC_RELAXED) << TC_PAGE_SHIFT);
   if (base > a || end <= a) return false;
   *next = end;
-  if (s == l->span) return l->keep;
-  l->span = s;
-  l->keep = false;
+  if (s == d->span) return d->keep;
+  d->span = s;
+  d->keep = false;
   if (tc_atomic_load_relaxed(&s->state) != TC_SPAN_INUSE) return false;
   uint8_t w = tc_atomic_load_relaxed(&s->mark_writes);
   if (w != TC_WRITES_NONE) tc_atomic_store_relaxed(&s->mark_writes, (uint8_t)TC_WRITES_NONE);
   if (w == TC_WRITES_SEEN) return false;
-  return l->keep = tc_sweep_leaves_full(s, l->sg);
+  return d->keep = tc_sweep_leaves_full(s, lf.sg);
 }
 
 /* Lifts what [a, b) should have lifted (see above); returns the bytes. */
-static uintptr_t lift_step(lift_t *l, uintptr_t a, uintptr_t b) {
+static uintptr_t lift_range(uintptr_t a, uintptr_t b) {
+  decided_t d = {NULL, false};
   uintptr_t run_lo = 0, run_hi = 0, lifted = 0, next;
   for (uintptr_t p = a; p < b; p = next) {
-    bool keep = keeps_protection(l, p, &next);
+    bool keep = keeps_protection(&d, p, &next);
     if (next > b) next = b;
     if (keep) continue;
     if (run_hi != 0 && p - run_hi >= LIFT_BRIDGE * TC_PAGE_SIZE) {
@@ -146,26 +170,74 @@ static uintptr_t lift_step(lift_t *l, uintptr_t a, uintptr_t b) {
   return lifted;
 }
 
-static void lift_run(uintptr_t lo, uintptr_t hi, void *ctx) {
-  lift_t *l = ctx;
-  for (uintptr_t a = lo; a < hi;) {
-    tc_stw_step_aside();
-    uintptr_t b = tc_align_down(a, l->step) + l->step;
-    if (b > hi) b = hi;
-    uintptr_t lifted = lift_step(l, a, b);
-    tc_atomic_store_relaxed(&counts.lifted, counts.lifted + (lifted >> TC_PAGE_SHIFT));
-    tc_atomic_store_relaxed(&counts.kept, counts.kept + ((b - a - lifted) >> TC_PAGE_SHIFT));
-    uintptr_t from = l->pending != 0 && l->pending < a ? l->pending : a;
-    uintptr_t stop = tc_sweep_range(from, b);
-    l->pending = stop < b ? stop : 0;
-    if (l->step < LIFT_STEP_PAGES * TC_PAGE_SIZE) l->step *= 2;
-    a = b;
+/* Claims the next part of the pass, at most max bytes (aligned to max, as
+ * the coordinator's steps are) and stretched to the end of the span it
+ * cuts, so that no span is decided or swept twice. False when the pass is
+ * over or nothing is left. */
+static bool claim(uintptr_t max, uintptr_t *a, uintptr_t *b) {
+  bool ok = false;
+  uintptr_t lo, hi;
+  tc_mutex_lock(&lf.lock);
+  if (tc_atomic_load_relaxed(&tc_protect_pass) &&
+      tc_mheap_next_scan_run(lf.next, lf.hi, TC_WALK_BRIDGE, &lo, &hi)) {
+    uintptr_t end = tc_align_down(lo, max) + max;
+    if (end > hi) end = hi;
+    tc_span_t *s = tc_span_lookup(end - 1);
+    if (s != NULL) {
+      uintptr_t base = __atomic_load_n(&s->base, __ATOMIC_RELAXED);
+      uintptr_t send = base + (__atomic_load_n(&s->npages, __ATOMIC_RELAXED) << TC_PAGE_SHIFT);
+      if (base < end && send > end) end = send;
+    }
+    *a = lo;
+    *b = end;
+    lf.next = end;
+    tc_atomic_add_relaxed(&lf.helpers, 1);
+    ok = true;
   }
+  tc_mutex_unlock(&lf.lock);
+  return ok;
+}
+
+/* Lifts a claimed part and sweeps its spans right behind. */
+static void lift_part(uintptr_t a, uintptr_t b) {
+  uintptr_t lifted = lift_range(a, b);
+  tc_atomic_add_relaxed(&lf.lifted, (uint64_t)(lifted >> TC_PAGE_SHIFT));
+  tc_atomic_add_relaxed(&lf.kept, (uint64_t)((b - a - lifted) >> TC_PAGE_SHIFT));
+  tc_sweep_range(a, b);
+  tc_atomic_sub_acq_rel(&lf.helpers, 1);
+}
+
+bool tc_protect_help(void) {
+  uintptr_t a, b;
+  if (!tc_protect_lifting() || !claim(HELP_PAGES * TC_PAGE_SIZE, &a, &b)) return false;
+  tc_atomic_add_relaxed(&lf.helped, 1);
+  lift_part(a, b);
+  return true;
+}
+
+void tc_protect_arm(void) {
+  /* No lock: every thread is stopped outside its no-stop regions, where
+   * alone it would claim, and the last pass ended with no helper left. */
+  lf.sg = tc_mheap_sweepgen();
+  lf.next = tc_arenas.lo;
+  lf.hi = heap_hi();
+  lf.step = LIFT_FIRST_PAGES * TC_PAGE_SIZE;
+  tc_atomic_store_release(&tc_protect_pass, 1u);
 }
 
 void tc_protect_lift_and_sweep(void) {
-  lift_t l = {tc_mheap_sweepgen(), LIFT_FIRST_PAGES * TC_PAGE_SIZE, 0, NULL, false};
-  over_scan_runs(TC_WALK_BRIDGE, lift_run, &l);
+  uintptr_t a, b;
+  for (;;) {
+    tc_stw_step_aside();
+    if (!claim(lf.step, &a, &b)) break;
+    lift_part(a, b);
+    if (lf.step < LIFT_STEP_PAGES * TC_PAGE_SIZE) lf.step *= 2;
+  }
+  tc_mutex_lock(&lf.lock);
+  tc_atomic_store_release(&tc_protect_pass, 0u);
+  tc_mutex_unlock(&lf.lock);
+  /* A helper may still be sweeping into the empty lists. */
+  while (tc_atomic_load_acquire(&lf.helpers) != 0) sched_yield();
   /* Empty spans nobody took go back to the page heap, where any class and
    * the scavenger can have them. */
   tc_mcentral_free_empty();

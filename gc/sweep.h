@@ -11,7 +11,8 @@
  *   - the background sweeper thread (SCHED_IDLE), through tc_sweep_one;
  *   - in GCMODE=concurrent, the coordinator right after a mark, in address
  *     order, each part of the heap just after lifting its page protection
- *     (tc_sweep_range, cycle.c): spans left without objects stay on an
+ *     (tc_sweep_range, protect.c; allocating threads that find no swept
+ *     span take parts of that pass too): spans left without objects stay on an
  *     empty list of their class for the time of that pass (mcentral.h),
  *     so allocating threads take spans whose pages they can write without
  *     a fault;
