@@ -81,8 +81,14 @@ sizes() {
       fi
     fi
   done < <(grep '^expect ' "$dir/out")
+  # A conservative collector may keep one or two of the last garbage objects
+  # (a stale word in a frame that gc_collect's calls did not overwrite), and
+  # at a sampling rate of 512 KiB one kept object that was sampled weighs
+  # 512 KiB: allow two samples, against the ~400 MB dropped.
   got=$(flat garbage_mid -sample_index=inuse_space "$dir/heap.pb.gz")
-  if [ "$got" = missing ] || [ "$got" -lt $((50000 * 512 / 100)) ]; then
+  local allow=$((50000 * 512 / 100))
+  [ $((2 * (rate + 512))) -gt "$allow" ] && allow=$((2 * (rate + 512)))
+  if [ "$got" = missing ] || [ "$got" -lt "$allow" ]; then
     ok "rate $rate: garbage_mid is not in use after gc_collect ($got)"
   else
     bad "rate $rate: garbage_mid in use: $got B"

@@ -35,6 +35,7 @@ SITE void live_large(long n) {
 
 SITE void garbage_mid(long n) {
   for (long i = 0; i < n; i++) sink = gc_alloc_noscan(512);
+  sink = NULL; /* the last one is garbage too */
 }
 
 int main(int argc, char **argv) {
