@@ -9,6 +9,10 @@
 #                     malloc mimalloc (tricolor-MODE: the tricolor binaries
 #                     run with GCMODE=MODE; plain tricolor is the default
 #                     mode, concurrent)
+#   BENCH_BUSY=N      N busy loops (shell processes) run beside every run, so
+#                     that no CPU is spare: a concurrent collector's extra
+#                     CPU then shows in the wall time (docs/performance.md,
+#                     "A busy CPU"); default 0
 #
 # Runs are interleaved: round r runs every benchmark once for every allocator,
 # the allocator order rotated each round, so a noisy phase of the (shared,
@@ -77,12 +81,23 @@ for v in GCPERCENT GCPROCS GCMODE GCMEMLIMIT GCTRACE GC_MARKERS GC_NPROCS \
   fi
 done
 
+BUSY=${BENCH_BUSY:-0}
+case $BUSY in
+  '' | *[!0-9]*) echo "BENCH_BUSY must be a number of busy loops, not '$BUSY'" >&2; exit 2 ;;
+esac
+
 RAW=$(mktemp "${TMPDIR:-/tmp}/bench-raw.XXXXXX")
-trap 'rm -f "$RAW" "$RAW.out" "$RAW.err"' EXIT
+BUSY_PIDS=""
+trap 'rm -f "$RAW" "$RAW.out" "$RAW.err"; [ -n "$BUSY_PIDS" ] && kill $BUSY_PIDS 2>/dev/null' EXIT
+for _ in $(seq 1 "$BUSY"); do
+  sh -c 'while :; do :; done' &
+  BUSY_PIDS="$BUSY_PIDS $!"
+done
 
 echo "== tricolor benchmarks: $(date -u '+%Y-%m-%d %H:%M UTC')"
 echo "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //'), kernel $(uname -r)"
 echo "allocators: $ALLOCS; $RUNS runs each, interleaved; timeout ${TIMEOUT}s per run"
+[ "$BUSY" -gt 0 ] && echo "busy loops beside every run: $BUSY (BENCH_BUSY)"
 # How busy the machine is: the 1-minute load average, and where the kernel
 # offers it (PSI) the share of the last 10 s in which some task waited for a
 # CPU. Our own 2-thread runs alone bring the load to ~2.
