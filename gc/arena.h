@@ -47,6 +47,11 @@ bool tc_arenas_init(void);
  * exhausted or the OS refuses. Caller holds tc_mheap.lock. */
 uintptr_t tc_arenas_grow_locked(uintptr_t n);
 
+/* The end of the committed heap (acquire: the span map covers it). */
+TC_INLINE uintptr_t tc_arenas_hi(void) {
+  return tc_arenas.lo + tc_atomic_load_acquire(&tc_arenas.committed);
+}
+
 TC_INLINE uintptr_t tc_page_index(uintptr_t addr) {
   return (addr - tc_arenas.lo) >> TC_PAGE_SHIFT;
 }

@@ -613,10 +613,6 @@ static void rescan_written(uintptr_t start, uintptr_t end, void *ctx) {
   }
 }
 
-static uint64_t heap_hi(void) {
-  return tc_arenas.lo + tc_atomic_load_acquire(&tc_arenas.committed);
-}
-
 /* CPUs the machine left idle since the last call (the coordinator's view
  * of Go's idle Ps). Called when a concurrent mark ends (to start the
  * window) and when the next begins, so the window is the time between
@@ -666,7 +662,7 @@ void tc_mark_concurrent(tc_mark_result_t *out) {
   uint64_t last = UINT64_MAX;
   for (uint32_t round = 0; round < TC_MAX_MARK_ROUNDS; round++) {
     if (pages) {
-      uint64_t n = collect_scanned(&w, tc_arenas.lo, heap_hi(), false);
+      uint64_t n = collect_scanned(&w, tc_arenas.lo, tc_arenas_hi(), false);
       out->dirty_pages += n;
       work_flush(&w);
       /* Few pages written since the last collection: their re-scan is the
@@ -706,7 +702,7 @@ void tc_mark_concurrent(tc_mark_result_t *out) {
      * pause 2 in bench/pause at 64 MiB, 1-2.6 ms). */
     for (int i = 0; i < TC_FINAL_STRETCH_ROUNDS; i++) {
       run_phase(&w, nhelp + (int)tc_throttle_parked(), dp, true);
-      uint64_t n = collect_scanned(&w, tc_arenas.lo, heap_hi(), false);
+      uint64_t n = collect_scanned(&w, tc_arenas.lo, tc_arenas_hi(), false);
       out->dirty_pages += n;
       work_flush(&w);
       if (n <= TC_FINAL_DIRTY_PAGES) break;
@@ -763,7 +759,7 @@ void tc_mark_terminate(tc_mark_result_t *out) {
      * per GiB): every marker takes parts of it, in the same phase as the
      * drain. */
     mk.scan_lo = tc_arenas.lo;
-    mk.scan_hi = heap_hi();
+    mk.scan_hi = tc_arenas_hi();
     uintptr_t len = mk.scan_hi - mk.scan_lo;
     uintptr_t parts = len / TC_FINAL_SCAN_PART + 1;
     uintptr_t most = 4 * (uintptr_t)(1 + mk.nhelpers);

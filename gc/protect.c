@@ -98,16 +98,12 @@ static struct {
   uint64_t helped;       /* parts taken by tc_protect_help; atomic */
 } lf = {.lock = TC_MUTEX_INIT};
 
-uint32_t tc_protect_pass; /* atomic: a pass is under way; set under lf.lock */
+uint32_t tc_protect_pass; /* atomic: a pass is under way; set in pause 2, cleared under lf.lock */
 
 void tc_protect_read_counts(tc_protect_counts_t *out) {
   out->lifted_pages = tc_atomic_load_relaxed(&lf.lifted);
   out->kept_pages = tc_atomic_load_relaxed(&lf.kept);
   out->helped_parts = tc_atomic_load_relaxed(&lf.helped);
-}
-
-static uintptr_t heap_hi(void) {
-  return tc_arenas.lo + tc_atomic_load_acquire(&tc_arenas.committed);
 }
 
 static void reset_run(uintptr_t lo, uintptr_t hi, void *ctx) {
@@ -116,7 +112,7 @@ static void reset_run(uintptr_t lo, uintptr_t hi, void *ctx) {
 }
 
 void tc_protect_before_mark(void) {
-  tc_mheap_for_scan_runs(tc_arenas.lo, heap_hi(), RESET_BRIDGE, reset_run, NULL);
+  tc_mheap_for_scan_runs(tc_arenas.lo, tc_arenas_hi(), RESET_BRIDGE, reset_run, NULL);
 }
 
 /* The last span decided within a part, and its decision. */
@@ -220,7 +216,7 @@ void tc_protect_arm(void) {
    * alone it would claim, and the last pass ended with no helper left. */
   lf.sg = tc_mheap_sweepgen();
   lf.next = tc_arenas.lo;
-  lf.hi = heap_hi();
+  lf.hi = tc_arenas_hi();
   lf.step = LIFT_FIRST_PAGES * TC_PAGE_SIZE;
   tc_atomic_store_release(&tc_protect_pass, 1u);
 }
