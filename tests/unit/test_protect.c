@@ -258,7 +258,8 @@ TEST(kept_pages_lose_no_writes) {
   fill(&g_moved);
   g_moved.n = g_moved.nspans * PER_SPAN; /* only objects of whole spans */
   for (int i = 0; i < g_moved.nspans; i++)
-    for (int k = 0; k < PER_SPAN; k++) g_moved.o[i * PER_SPAN + k] = (obj_t *)(g_moved.span[i] + (uintptr_t)k * OBJ);
+    for (int k = 0; k < PER_SPAN; k++)
+      g_moved.o[i * PER_SPAN + k] = (obj_t *)(g_moved.span[i] + (uintptr_t)k * OBJ);
   gc_collect();
   gc_collect(); /* full and unwritten: kept, so the mover's first stores fault */
   pthread_t t;
