@@ -25,10 +25,11 @@ void tc_protect_before_mark(void);
  * restarts, before the coordinator gets to it. */
 void tc_protect_arm(void);
 
-/* After pause 2, world running: runs the pass armed: lifts the protection of the spans the
- * program will allocate into or wrote during the mark, sweeping each part
- * of the heap right behind its lifting (tc_sweep_range), in address order.
- * Returns when the pass is over, helpers included. */
+/* After pause 2, world running: runs the armed pass. It lifts the
+ * protection of the spans the program will allocate into or wrote during
+ * the mark, in address order, sweeping each part of the heap right behind
+ * its lifting (tc_sweep_range). Returns when the pass is over, helpers
+ * included. */
 void tc_protect_lift_and_sweep(void);
 
 /* A thread that needs a span while the pass is under way and finds none
