@@ -53,6 +53,7 @@ _Static_assert(sizeof(obj_t) == OBJ, "one size class");
 
 typedef struct group {
   obj_t *o[MAXOBJ];
+  uint64_t id[MAXOBJ]; /* o[i]'s id: a slot freed and reused has another */
   int n;
   uintptr_t span[NSPANS]; /* bases of the spans holding only this group */
   int nspans;
@@ -80,6 +81,7 @@ static void fill(group_t *g) {
   uint32_t in_cur = 0;
   while (g->nspans < NSPANS && g->n < MAXOBJ) {
     obj_t *o = new_obj();
+    g->id[g->n] = o->id;
     g->o[g->n++] = o;
     tc_span_t *s = tc_span_lookup((uintptr_t)o);
     if (s->base != cur) {
@@ -109,7 +111,7 @@ static int pages(const group_t *g) { return g->nspans * (TC_PAGE_SIZE / KPAGE); 
 
 static int all_intact(group_t *g) {
   for (int i = 0; i < g->n; i++)
-    if (g->o[i] != NULL && !intact(g->o[i])) return 0;
+    if (g->o[i] != NULL && (g->o[i]->id != g->id[i] || !intact(g->o[i]))) return 0;
   return 1;
 }
 
@@ -258,8 +260,11 @@ TEST(kept_pages_lose_no_writes) {
   fill(&g_moved);
   g_moved.n = g_moved.nspans * PER_SPAN; /* only objects of whole spans */
   for (int i = 0; i < g_moved.nspans; i++)
-    for (int k = 0; k < PER_SPAN; k++)
-      g_moved.o[i * PER_SPAN + k] = (obj_t *)(g_moved.span[i] + (uintptr_t)k * OBJ);
+    for (int k = 0; k < PER_SPAN; k++) {
+      obj_t *o = (obj_t *)(g_moved.span[i] + (uintptr_t)k * OBJ);
+      g_moved.o[i * PER_SPAN + k] = o;
+      g_moved.id[i * PER_SPAN + k] = o->id;
+    }
   gc_collect();
   gc_collect(); /* full and unwritten: kept, so the mover's first stores fault */
   pthread_t t;
@@ -299,12 +304,22 @@ static obj_t *ring[RING];
 static volatile int alloc_run;
 static long alloc_bad;
 
+/* ring[i] holds an object made for slot i at its own address: a slot freed
+ * early and reused for another ring entry carries another id. */
+static uint64_t ring_id(unsigned i, const obj_t *o) {
+  return (uint64_t)i << 32 | ((uint64_t)(uintptr_t)o >> 4 & 0xffffffffu);
+}
+
+static int ring_ok(unsigned i) {
+  return ring[i] == NULL || (ring[i]->id == ring_id(i, ring[i]) && intact(ring[i]));
+}
+
 static void *allocator(void *arg) {
   (void)arg;
   for (unsigned i = 0; alloc_run; i = (i + 1) % RING) {
-    if (ring[i] != NULL && !intact(ring[i])) alloc_bad++;
+    if (!ring_ok(i)) alloc_bad++;
     obj_t *o = gc_alloc(OBJ);
-    o->id = (uint64_t)i << 32 | (uint64_t)(uintptr_t)o >> 4;
+    o->id = ring_id(i, o);
     o->check = sum(o->id);
     ring[i] = o;
   }
@@ -335,7 +350,7 @@ TEST(allocating_threads_help_the_lifting) {
           c1.helped_parts - c0.helped_parts);
   CHECK(c1.helped_parts > c0.helped_parts);
   CHECK_EQ(alloc_bad, 0);
-  for (int i = 0; i < RING; i++) CHECK(ring[i] == NULL || intact(ring[i]));
+  for (unsigned i = 0; i < RING; i++) CHECK(ring_ok(i));
 }
 
 CHECK_MAIN()
