@@ -119,10 +119,7 @@ static tc_span_t *find_span_swept(tc_mcentral_t *c, uint32_t sg) {
      * before sweeping spans of our own (protect.h). */
     if (help == LIFT_HELP_PARTS || !tc_protect_lifting()) break;
     tc_mutex_unlock(&c->lock);
-    if (!tc_protect_help()) {
-      tc_mutex_lock(&c->lock);
-      break;
-    }
+    tc_protect_help();
   }
   s = tc_mcentral_pop_unswept_locked(&c->partial[tc_unswept_index(sg)], sg);
   if (s) {

@@ -203,12 +203,11 @@ static void lift_part(uintptr_t a, uintptr_t b) {
   tc_atomic_sub_acq_rel(&lf.helpers, 1);
 }
 
-bool tc_protect_help(void) {
+void tc_protect_help(void) {
   uintptr_t a, b;
-  if (!tc_protect_lifting() || !claim(HELP_PAGES * TC_PAGE_SIZE, &a, &b)) return false;
+  if (!tc_protect_lifting() || !claim(HELP_PAGES * TC_PAGE_SIZE, &a, &b)) return;
   tc_atomic_add_relaxed(&lf.helped, 1);
   lift_part(a, b);
-  return true;
 }
 
 void tc_protect_arm(void) {

@@ -35,10 +35,10 @@ void tc_protect_lift_and_sweep(void);
 /* A thread that needs a span while the pass is under way and finds none
  * swept takes the pass's next part (at most 32 pages) and lifts and sweeps
  * it itself, rather than sweep spans of its own in list order, still
- * protected, and take a fault on each page it allocates in. False when no
- * pass is under way or nothing of it is left. Called in a no-stop region
- * (mcentral.c, cache_span). */
-bool tc_protect_help(void);
+ * protected, and take a fault on each page it allocates in. Does nothing
+ * when no pass is under way or nothing of it is left. Called in a no-stop
+ * region (mcentral.c, cache_span). */
+void tc_protect_help(void);
 
 extern uint32_t tc_protect_pass;
 /* A lifting pass is under way (a hint: tc_protect_help checks again). */
