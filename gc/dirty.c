@@ -65,8 +65,9 @@ static bool do_register(int fd, uintptr_t lo, uintptr_t len) {
   return ioctl(fd, UFFDIO_REGISTER, &r) == 0;
 }
 
-/* One PAGEMAP_SCAN call over [lo, hi) for written pages, re-protecting what
- * it reports into vec. Returns the region count (or -1) and the walk end.
+/* One PAGEMAP_SCAN call over [lo, hi) for written pages, reporting them
+ * into vec and, if reprotect, re-protecting them. Returns the region count
+ * (or -1) and the walk end.
  *
  * Only pages with a page behind them (present or swapped) are matched. The
  * kernel counts an unpopulated page (never touched, or dropped by madvise)
@@ -79,10 +80,10 @@ static bool do_register(int fd, uintptr_t lo, uintptr_t len) {
  * next scan reports. Nothing else protects unpopulated pages (do_register
  * does not), so the heap has no markers at all. */
 static long scan_once(uintptr_t lo, uintptr_t hi, struct tc_page_region *vec, size_t n,
-                      uintptr_t *walk_end) {
+                      bool reprotect, uintptr_t *walk_end) {
   struct tc_pm_scan_arg a = {0};
   a.size = sizeof a;
-  a.flags = TC_PM_SCAN_WP_MATCHING | TC_PM_SCAN_CHECK_WPASYNC;
+  a.flags = TC_PM_SCAN_CHECK_WPASYNC | (reprotect ? TC_PM_SCAN_WP_MATCHING : 0);
   a.start = lo;
   a.end = hi;
   a.vec = (uint64_t)(uintptr_t)vec;
@@ -122,13 +123,13 @@ bool tc_dirty_init(const char **why) {
   bool ok = do_register(dt.uffd, lo, 2 * KPAGE);
   if (ok) {
     p[0] = 1;
-    ok = scan_once(lo, hi, dt.vec, VEC_LEN, &end) == 1 && dt.vec[0].start == lo &&
-         dt.vec[0].end == lo + KPAGE && scan_once(lo, hi, dt.vec, VEC_LEN, &end) == 0;
+    ok = scan_once(lo, hi, dt.vec, VEC_LEN, true, &end) == 1 && dt.vec[0].start == lo &&
+         dt.vec[0].end == lo + KPAGE && scan_once(lo, hi, dt.vec, VEC_LEN, true, &end) == 0;
     if (ok) {
       p[0] = 2;
       p[KPAGE] = 1;
-      ok = scan_once(lo, hi, dt.vec, VEC_LEN, &end) == 1 && dt.vec[0].start == lo &&
-           dt.vec[0].end == hi && scan_once(lo, hi, dt.vec, VEC_LEN, &end) == 0;
+      ok = scan_once(lo, hi, dt.vec, VEC_LEN, true, &end) == 1 && dt.vec[0].start == lo &&
+           dt.vec[0].end == hi && scan_once(lo, hi, dt.vec, VEC_LEN, true, &end) == 0;
     }
     if (!ok) *why = "PAGEMAP_SCAN does not report written pages";
   } else {
@@ -152,7 +153,7 @@ void tc_dirty_track(uintptr_t lo, uintptr_t len) {
              (unsigned long)len, errno);
 }
 
-static uint64_t collect(uintptr_t lo, uintptr_t hi, struct tc_page_region *vec,
+static uint64_t collect(uintptr_t lo, uintptr_t hi, struct tc_page_region *vec, bool reprotect,
                         void (*fn)(uintptr_t, uintptr_t, void *), void *ctx) {
   uint64_t pages = 0;
   while (lo < hi) {
@@ -160,7 +161,7 @@ static uint64_t collect(uintptr_t lo, uintptr_t hi, struct tc_page_region *vec,
      * the mmap lock stays free for a thread it waits for (stw.h). */
     tc_stw_step_aside();
     uintptr_t end, cap = hi - lo > WALK_MAX_BYTES ? lo + WALK_MAX_BYTES : hi;
-    long n = scan_once(lo, cap, vec, VEC_LEN, &end);
+    long n = scan_once(lo, cap, vec, VEC_LEN, reprotect, &end);
     if (n < 0) tc_throw("PAGEMAP_SCAN failed (errno %d)", errno);
     for (long i = 0; i < n; i++) {
       pages += (vec[i].end - vec[i].start) / KPAGE;
@@ -175,13 +176,13 @@ static uint64_t collect(uintptr_t lo, uintptr_t hi, struct tc_page_region *vec,
 
 uint64_t tc_dirty_collect(uintptr_t lo, uintptr_t hi,
                           void (*fn)(uintptr_t, uintptr_t, void *), void *ctx) {
-  return collect(lo, hi, dt.vec, fn, ctx);
+  return collect(lo, hi, dt.vec, true, fn, ctx);
 }
 
-uint64_t tc_dirty_collect_part(uintptr_t lo, uintptr_t hi,
-                               void (*fn)(uintptr_t, uintptr_t, void *), void *ctx) {
+uint64_t tc_dirty_collect_final(uintptr_t lo, uintptr_t hi,
+                                void (*fn)(uintptr_t, uintptr_t, void *), void *ctx) {
   struct tc_page_region vec[VEC_LEN]; /* 12 KiB of the caller's stack */
-  return collect(lo, hi, vec, fn, ctx);
+  return collect(lo, hi, vec, false, fn, ctx);
 }
 
 void tc_dirty_reset(uintptr_t lo, uintptr_t hi) {
@@ -192,7 +193,7 @@ void tc_dirty_reset(uintptr_t lo, uintptr_t hi) {
    * never populated, or dropped by the scavenger since, stay unpopulated: a
    * first write to one maps a page without write-protect, which the next
    * scan reports as written. */
-  if (dt.enabled && hi > lo) collect(lo, hi, dt.vec, NULL, NULL);
+  if (dt.enabled && hi > lo) collect(lo, hi, dt.vec, true, NULL, NULL);
 }
 
 void tc_dirty_release(uintptr_t lo, uintptr_t hi) {

@@ -29,20 +29,27 @@
  *   - tc_dirty_release, after a mark: lifts the protection of a range, so
  *     the program takes no write faults between marks (a page costs one
  *     fault per mark in which it is written; ~0.75 us measured here).
- *   - tc_dirty_collect, during and at the end of a mark: reports every run
- *     of pages written since the previous scan and re-protects them in the
- *     same call, so a write is either in this report or the next one.
+ *   - tc_dirty_collect, during a mark: reports every run of pages written
+ *     since the previous scan and re-protects them in the same call, so a
+ *     write is either in this report or the next one.
+ *   - tc_dirty_collect_final, at mark termination (world stopped): reports
+ *     the same without re-protecting. No write can follow within this mark,
+ *     and the pages only stay written until the reset before the next mark
+ *     (no mark needs their old writes). Re-protecting them in the pause
+ *     changed page tables and flushed TLBs there: on this machine's
+ *     hypervisor ~35-45 us per written page of pause 2 (docs/modes.md).
  * Invariant: after a write, the page counts as written until a
  * tc_dirty_collect reports it (or tc_dirty_reset, which the collector calls
  * only before a mark), or until the page is dropped (madvise on free pages:
  * it is then unpopulated and holds nothing); so between
- * tc_dirty_reset and the last tc_dirty_collect of a mark, every write to a
- * page that the collections cover is in exactly one report or pending.
- * Uses only system calls and static buffers: tc_dirty_collect is called
- * with the world stopped. tc_dirty_collect is not reentrant (one caller at
- * a time: the cycle's coordinator); tc_dirty_collect_part, on disjoint
- * ranges with a buffer on the caller's stack, may run on several threads at
- * once (mark termination splits the heap among its markers).
+ * tc_dirty_reset and the final collection of a mark, every write to a
+ * page that the collections cover is in exactly one report or pending
+ * (the final one reports what is pending, and its pages stay written).
+ * Uses only system calls and static buffers: tc_dirty_collect_final is
+ * called with the world stopped. tc_dirty_collect is not reentrant (one
+ * caller at a time: the cycle's coordinator); tc_dirty_collect_final, on
+ * disjoint ranges with a buffer on the caller's stack, may run on several
+ * threads at once (mark termination splits the heap among its markers).
  */
 #ifndef TC_DIRTY_H
 #define TC_DIRTY_H
@@ -66,9 +73,10 @@ void tc_dirty_release(uintptr_t lo, uintptr_t hi);
  * the last scan, re-protecting them; returns the number of 4 KiB pages. */
 uint64_t tc_dirty_collect(uintptr_t lo, uintptr_t hi,
                           void (*fn)(uintptr_t start, uintptr_t end, void *ctx), void *ctx);
-uint64_t tc_dirty_collect_part(uintptr_t lo, uintptr_t hi,
-                               void (*fn)(uintptr_t start, uintptr_t end, void *ctx),
-                               void *ctx);
+/* The same at mark termination, leaving the pages written. */
+uint64_t tc_dirty_collect_final(uintptr_t lo, uintptr_t hi,
+                                void (*fn)(uintptr_t start, uintptr_t end, void *ctx),
+                                void *ctx);
 
 /* fork(): the child's mappings lost the registration; redo it for
  * [lo, lo + len). */

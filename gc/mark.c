@@ -253,9 +253,9 @@ static void rescan_written(uintptr_t start, uintptr_t end, void *ctx);
  * spans and free pages hold nothing to re-scan, so their page tables are
  * not walked. A page skipped keeps its written state until a walk reaches
  * it, so a chunk that takes scanned spans later, or a span placed on pages
- * that were free, is still reported in full. part:
- * tc_dirty_collect_part (any marker, mark termination) rather than the
- * coordinator's tc_dirty_collect. */
+ * that were free, is still reported in full. part: mark termination's
+ * tc_dirty_collect_final (any marker; the pages stay written) rather than
+ * the coordinator's tc_dirty_collect. */
 typedef struct collect_ctx {
   tc_gcwork_t *w;
   bool part;
@@ -264,7 +264,7 @@ typedef struct collect_ctx {
 
 static void collect_run(uintptr_t lo, uintptr_t hi, void *arg) {
   collect_ctx_t *c = arg;
-  c->pages += c->part ? tc_dirty_collect_part(lo, hi, rescan_written, c->w)
+  c->pages += c->part ? tc_dirty_collect_final(lo, hi, rescan_written, c->w)
                       : tc_dirty_collect(lo, hi, rescan_written, c->w);
 }
 

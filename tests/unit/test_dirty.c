@@ -10,7 +10,9 @@
  * be most of GCBench's extra write faults in concurrent mode. Every write
  * must still be reported exactly once: a first touch, a write to a page
  * the last scan protected, a write after the scavenger dropped a page, and
- * every populated page after the protection was lifted.
+ * every populated page after the protection was lifted. Mark
+ * termination's collection reports without protecting: its pages stay
+ * written until the next collection that protects.
  *
  * Faults are counted with getrusage(RUSAGE_THREAD) around the writes only.
  * Without kernel support (no userfaultfd write-protect or PAGEMAP_SCAN) the
@@ -49,7 +51,14 @@ static void note(uintptr_t start, uintptr_t end, void *ctx) {
 static uint64_t collect(char *base, report_t *r) {
   memset(r, 0, sizeof *r);
   r->base = base;
-  return tc_dirty_collect_part((uintptr_t)base, (uintptr_t)base + NPAGES * KPAGE, note, r);
+  return tc_dirty_collect((uintptr_t)base, (uintptr_t)base + NPAGES * KPAGE, note, r);
+}
+
+/* The same with mark termination's collection, which leaves pages written. */
+static uint64_t collect_final(char *base, report_t *r) {
+  memset(r, 0, sizeof *r);
+  r->base = base;
+  return tc_dirty_collect_final((uintptr_t)base, (uintptr_t)base + NPAGES * KPAGE, note, r);
 }
 
 /* Exactly the pages [lo, hi) were reported, once each. */
@@ -168,6 +177,30 @@ TEST(lifted_pages_count_as_written_unpopulated_ones_do_not) {
   CHECK_EQ(collect(p, &r), 16);
   CHECK(reported_exactly(&r, 8, 24));
   CHECK_EQ(collect(p, &r), 0);
+  munmap(p, NPAGES * KPAGE);
+}
+
+TEST(final_collection_reports_and_leaves_pages_written) {
+  if (!available()) return;
+  char *p = fresh_protected(0, 16);
+  CHECK_OR_RETURN(p != NULL);
+  report_t r;
+  CHECK_EQ(write_faults(p, 2, 4), 1);
+  CHECK_EQ(write_faults(p, 9, 4), 1);
+  /* Mark termination: both pages reported, neither protected again, so a
+   * further write is free and the pages are still pending... */
+  CHECK_EQ(collect_final(p, &r), 2);
+  CHECK(r.page[2] == 1 && r.page[9] == 1 && r.runs == 2);
+  CHECK_EQ(write_faults(p, 2, 5), 0);
+  CHECK_EQ(collect_final(p, &r), 2);
+  /* ...until the next collection that protects (the reset before a mark):
+   * then the next write faults and is reported once. */
+  CHECK_EQ(collect(p, &r), 2);
+  CHECK_EQ(collect(p, &r), 0);
+  CHECK_EQ(write_faults(p, 9, 6), 1);
+  CHECK_EQ(collect(p, &r), 1);
+  CHECK(reported_exactly(&r, 9, 10));
+  CHECK_EQ(p[2 * KPAGE], 5);
   munmap(p, NPAGES * KPAGE);
 }
 
