@@ -711,9 +711,10 @@ void tc_mark_concurrent(tc_mark_result_t *out) {
   }
   /* The last collection's re-scan runs now, with the world running (and
    * held writers still parked), not in pause 2: a written page's re-scan
-   * costs ~5 us here, so the up to 256 pages a last collection leaves
-   * were up to 1.3 ms of pause 2 (bench/pause at 1 GiB). Pause 2 then
-   * collects what was written during this short drain. */
+   * costs ~5 us on one machine and more on others, so the pages a last
+   * collection leaves were up to 1.3 ms of pause 2 (bench/pause at 1 GiB,
+   * when the rounds ended at 256 pages). Pause 2 then collects what was
+   * written during this short drain. */
   if (pages && tc_gcwork_pending()) run_phase(&w, nhelp + (int)tc_throttle_parked(), dp, true);
   if (held) stretch_helpers_ns = tc_atomic_load_acquire(&mk.helper_ns) - h0;
   collect_counters(&w, out);

@@ -55,9 +55,13 @@
 #include "base.h"
 
 /* Concurrent rounds end when a collection finds at most this many written
- * 4 KiB pages (1 MiB); their re-scan is one last concurrent drain, and mark
- * termination collects what is written during it. */
-#define TC_FINAL_DIRTY_PAGES 256
+ * 4 KiB pages (128 KiB); their re-scan is one last concurrent drain, and
+ * mark termination collects what is written during it. The shorter that
+ * drain, the less: at 256 pages, bench/pause at 1 GiB left 57-143 pages to
+ * 5 of 12 pauses 2 (1.2-2.7 ms, 6-15 us a page on a PVM guest); at 32,
+ * none in 12 (a round or two more per mark, a walk of the page tables
+ * each; GCBench the same). */
+#define TC_FINAL_DIRTY_PAGES 32
 #define TC_MAX_MARK_ROUNDS 16
 /* Re-scans (each followed by a collection) in a throttled mark's final
  * stretch (throttle.h). */
