@@ -10,12 +10,20 @@
  * rounds of: UFFDIO_WRITEPROTECT on; the same again on protected pages;
  * PAGEMAP_SCAN with PM_SCAN_WP_MATCHING finding nothing written; one write
  * per page (the fault); the scan again, every page written and re-protected;
- * UFFDIO_WRITEPROTECT off. Prints ns per page for each. Exits 0 with a note
- * when the kernel lacks the interface (Linux < 6.7). Not a test: timings on
- * a shared machine vary, compare rows of one run.
+ * UFFDIO_WRITEPROTECT off. Prints ns per page for each. Then the cost of one
+ * UFFDIO_WRITEPROTECT call by range size (1-512 pages, on and off), alone
+ * and with another thread of the process spinning on another CPU (so that
+ * each flush must interrupt it): the kernel invalidates a range of up to
+ * 33 pages page by page and flushes a larger one whole, and under some
+ * hypervisors each invalidation is dear (docs/performance.md, "A machine
+ * where page faults are dear"). Exits 0 with a note when the kernel lacks
+ * the interface (Linux < 6.7). Not a test: timings on a shared machine
+ * vary, compare rows of one run.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <linux/userfaultfd.h>
 #include <stdint.h>
@@ -76,6 +84,51 @@ static size_t scan(char *p, size_t len) {
   return pages;
 }
 
+static atomic_int spin_stop;
+
+static void *spin(void *arg) {
+  (void)arg;
+  while (!atomic_load_explicit(&spin_stop, memory_order_relaxed)) {
+  }
+  return NULL;
+}
+
+/* One UFFDIO_WRITEPROTECT call per range of `pages` pages over a touched,
+ * registered 16 MiB mapping: microseconds per call, on and off. */
+static void by_range(bool spinning) {
+  size_t len = (size_t)16 << 20;
+  char *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) {
+    perror("mmap");
+    exit(1);
+  }
+  madvise(p, len, MADV_NOHUGEPAGE);
+  memset(p, 1, len);
+  struct uffdio_register r = {.range = {(uintptr_t)p, len}, .mode = UFFDIO_REGISTER_MODE_WP};
+  if (ioctl(uffd, UFFDIO_REGISTER, &r) != 0) {
+    perror("UFFDIO_REGISTER");
+    exit(1);
+  }
+  pthread_t t;
+  atomic_store(&spin_stop, 0);
+  if (spinning && pthread_create(&t, NULL, spin, NULL) != 0) spinning = false;
+  for (size_t pages = 1; pages <= 512; pages *= 2) {
+    size_t n = len / (pages * KPAGE);
+    double t0 = now_ns();
+    for (size_t i = 0; i < n; i++) wp(p + i * pages * KPAGE, pages * KPAGE, true);
+    double t1 = now_ns();
+    for (size_t i = 0; i < n; i++) wp(p + i * pages * KPAGE, pages * KPAGE, false);
+    double t2 = now_ns();
+    printf("%8s %6zu %10.1f %10.1f\n", spinning ? "spinning" : "alone", pages,
+           (t1 - t0) / (double)n / 1e3, (t2 - t1) / (double)n / 1e3);
+  }
+  if (spinning) {
+    atomic_store(&spin_stop, 1);
+    pthread_join(t, NULL);
+  }
+  munmap(p, len);
+}
+
 int main(int argc, char **argv) {
   uffd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY);
   struct uffdio_api api = {.api = UFFD_API, .features = TC_UFFD_FEATURE_WP_ASYNC | TC_UFFD_FEATURE_WP_UNPOPULATED};
@@ -131,5 +184,9 @@ int main(int argc, char **argv) {
     }
     munmap(p, len);
   }
+  printf("\n%8s %6s %10s %10s   (us per UFFDIO_WRITEPROTECT call)\n", "other", "pages", "wp_on",
+         "wp_off");
+  by_range(false);
+  by_range(true);
   return 0;
 }
