@@ -95,7 +95,8 @@ for _ in $(seq 1 "$BUSY"); do
 done
 
 echo "== tricolor benchmarks: $(date -u '+%Y-%m-%d %H:%M UTC')"
-echo "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //'), kernel $(uname -r)"
+. "$(dirname "$0")/machine.sh"
+describe_machine "$BUILD"
 echo "allocators: $ALLOCS; $RUNS runs each, interleaved; timeout ${TIMEOUT}s per run"
 [ "$BUSY" -gt 0 ] && echo "busy loops beside every run: $BUSY (BENCH_BUSY)"
 # How busy the machine is: the 1-minute load average, and where the kernel

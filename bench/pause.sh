@@ -84,7 +84,8 @@ busy() {
 OUT=$(mktemp -d "${TMPDIR:-/tmp}/pause.XXXXXX")
 trap 'rm -rf "$OUT"' EXIT
 echo "== pause: $(date -u '+%Y-%m-%d %H:%M UTC')"
-echo "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //'), kernel $(uname -r)"
+. "$(dirname "$0")/machine.sh"
+describe_machine "$BUILD"
 echo "sizes (MiB): $SIZES; configs:$RUNNABLE; $RUNS run(s) each; steady phase: $ARGS"
 echo "at start: $(busy)"
 echo
