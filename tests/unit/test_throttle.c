@@ -211,8 +211,8 @@ TEST(writer_is_throttled_and_nothing_is_lost) {
   /* With the writer held, termination collects only what the churn thread
    * wrote during the short last drain (the re-scan of at most
    * TC_FINAL_DIRTY_PAGES pages) and until the stop: 34-489 pages over ~20
-   * marks in 16 runs (when that was 256 pages; 7-62 over 1-6 held marks
-   * on the machine of 2026-11-23). A stretch that collected before draining left it
+   * marks in 16 runs when that was 256 pages; 18-56 over 14-19 held marks
+   * at 32 (2026-11-23). A stretch that collected before draining left it
    * what that thread wrote during a whole drain of the last round's
    * pages: 48-4,992 pages, 2 of 4 runs over this bound
    * (docs/performance.md). */
@@ -223,10 +223,10 @@ static bool gave_up_once(const run_t *r) { return r->cycles >= 20 && r->gave_up 
 
 /* Whether a parked writer's rounds shrink depends on the machine (how
  * long a fault takes, how fast a page is re-scanned): on some, the
- * throttle alone brings nearly every mark under 256 pages. A
- * writer no stop can park keeps the rounds from shrinking on any: the
- * mark must then give up on its rounds once, not run all
- * TC_MAX_MARK_ROUNDS, and still lose nothing. */
+ * throttle alone brings nearly every mark under 256 pages. A writer no
+ * stop can park keeps the rounds from shrinking on any: the mark must
+ * then give up on its rounds once, not run all TC_MAX_MARK_ROUNDS, and
+ * still lose nothing. */
 TEST(rounds_end_when_the_throttle_cannot_shrink_them) {
   if (!concurrent_or_say()) return;
   run_t r = run(true, gave_up_once);
