@@ -18,6 +18,7 @@
 #include "error.h"
 #include "finalizer.h"
 #include "gctrace.h"
+#include "marktrace.h"
 #include "mark.h"
 #include "mcache.h"
 #include "mcentral.h"
@@ -266,6 +267,7 @@ static void run_cycle(uint32_t num, bool forced) {
   tc_finalizer_wake();
   tc_scavenge_wake();
   if (tc_options.trace) tc_gctrace_print(&rec);
+  if (tc_options.marktrace) tc_marktrace_print(&rec);
 }
 
 /* ---- the coordinator ----------------------------------------------------- */

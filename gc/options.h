@@ -46,7 +46,10 @@
   X(GCTRACE, trace, int, 0, 0, 2,                                             \
     "1: one line per cycle on stderr, like GODEBUG=gctrace=1")                \
   X(GCCHECKMARK, checkmark, int, 0, 0, 1,                                     \
-    "1: re-mark with the world stopped after each mark and abort on a miss")
+    "1: re-mark with the world stopped after each mark and abort on a miss")  \
+  X(GCMARKTRACE, marktrace, int, 0, 0, 1,                                     \
+    "1: one line per concurrent or barrier mark on stderr: rounds, written "  \
+    "pages, the write throttle, the lifting, what pause 2 did")
 
 #define TC_OPTION_TYPE_percent int
 #define TC_OPTION_TYPE_int int
