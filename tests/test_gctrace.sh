@@ -34,7 +34,7 @@ prog=$build/tests/trace/trace_workload
 [ -x "$prog" ] || { bad "$prog not built"; finish; }
 
 scratch test_gctrace
-unset GCPERCENT GCMEMLIMIT GCPROCS GCHEAPPROFILE GCPROFILERATE GCCHECKMARK
+unset GCPERCENT GCMEMLIMIT GCPROCS GCHEAPPROFILE GCPROFILERATE GCCHECKMARK GCMARKTRACE
 
 # fmtNSAsMS: 0 | whole ms >= 10 | two significant digits, at most 3 decimals.
 MS='(0|[1-9][0-9]+|[1-9]\.[0-9]|0\.[1-9][0-9]?|0\.0[1-9][0-9]?|0\.00[1-9])'

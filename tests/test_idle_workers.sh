@@ -29,7 +29,7 @@ prog=$build/tests/trace/trace_workload
 [ -x "$prog" ] || { bad "$prog not built"; finish; }
 
 scratch test_idle_workers
-unset GCPERCENT GCMEMLIMIT GCHEAPPROFILE GCPROFILERATE GCCHECKMARK
+unset GCPERCENT GCMEMLIMIT GCHEAPPROFILE GCPROFILERATE GCCHECKMARK GCMARKTRACE
 
 # sums PROCS [COMMAND...]: runs the fast workload with GCPROCS=PROCS (unset
 # if "-"), under COMMAND if given; prints "lines idle_lines E F G P" (ms; P:
