@@ -10,9 +10,9 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-static void write_line(const char *buf, int n) {
-  if (n < 0) return;
-  size_t len = (size_t)n;
+void tc_write_line(const char *buf, int n, size_t cap) {
+  if (n <= 0 || cap == 0) return;
+  size_t len = (size_t)n < cap ? (size_t)n : cap - 1;
   while (len > 0) {
     ssize_t w = write(2, buf, len);
     if (w <= 0) return;
@@ -37,7 +37,7 @@ void tc_throw(const char *fmt, ...) {
   va_start(ap, fmt);
   int n = vformat(buf, sizeof buf, "tricolor: fatal error: ", fmt, ap);
   va_end(ap);
-  write_line(buf, n);
+  tc_write_line(buf, n, sizeof buf);
   abort();
 }
 
@@ -47,14 +47,13 @@ void tc_warn(const char *fmt, ...) {
   va_start(ap, fmt);
   int n = vformat(buf, sizeof buf, "tricolor: ", fmt, ap);
   va_end(ap);
-  write_line(buf, n);
+  tc_write_line(buf, n, sizeof buf);
 }
 
 void tc_misuse(const char *call, const void *ptr, const char *what) {
   char buf[512];
   int n = snprintf(buf, sizeof buf, "tricolor: %s(0x%lx): %s\n", call,
                    (unsigned long)(uintptr_t)ptr, what);
-  if (n > (int)sizeof buf - 1) n = (int)sizeof buf - 1;
-  write_line(buf, n);
+  tc_write_line(buf, n, sizeof buf);
   abort();
 }

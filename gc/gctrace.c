@@ -4,7 +4,8 @@
 #include "gctrace.h"
 
 #include <stdio.h>
-#include <unistd.h>
+
+#include "error.h"
 
 int tc_gctrace_fmt_ms(char *buf, uint64_t ns) {
   if (ns >= 10000000) return sprintf(buf, "%llu", (unsigned long long)(ns / 1000000));
@@ -63,8 +64,5 @@ void tc_gctrace_print(const tc_cycle_record_t *r) {
                    (unsigned long long)(r->stack_bytes >> 20),
                    (unsigned long long)(r->global_bytes >> 20), r->procs,
                    r->forced ? " (forced)" : "");
-  if (n > 0) {
-    ssize_t w = write(2, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
-    (void)w;
-  }
+  tc_write_line(line, n, sizeof line);
 }

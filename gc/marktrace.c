@@ -4,10 +4,10 @@
 #include "marktrace.h"
 
 #include <stdio.h>
-#include <unistd.h>
 
 #include <tricolor.h>
 
+#include "error.h"
 #include "gctrace.h"
 #include "protect.h"
 #include "throttle.h"
@@ -53,8 +53,5 @@ void tc_marktrace_print(const tc_cycle_record_t *r) {
                  "(stopping %s), %llu KiB scanned in pause 2\n",
                  r->num, r->rounds, A, a, C, c, (unsigned long long)(r->term_scan_bytes >> 10));
   }
-  if (n > 0) {
-    ssize_t w = write(2, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
-    (void)w;
-  }
+  tc_write_line(line, n, sizeof line);
 }

@@ -7,10 +7,10 @@
 #include <signal.h>
 #include <stdio.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "atomic.h"
 #include "arena.h"
+#include "error.h"
 #include "limiter.h"
 #include "mheap.h"
 #include "options.h"
@@ -197,10 +197,7 @@ void tc_scavenge_trace(bool forced) {
                    (unsigned long long)(bg >> 10), (unsigned long long)(eager >> 10),
                    (unsigned long long)(m.heap_released >> 10), (unsigned long long)util,
                    forced ? " (forced)" : "");
-  if (n > 0) {
-    ssize_t w = write(2, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
-    (void)w;
-  }
+  tc_write_line(line, n, sizeof line);
   pthread_mutex_unlock(&sc.trace_lock);
 }
 
