@@ -19,7 +19,12 @@
  * shorter than RESET_BRIDGE pages: each call flushes the TLB of the CPUs
  * running the process, and with one call per run of a fragmented heap
  * GCBench on two threads ran 10% slower (on one thread the same either
- * way).
+ * way). The price: a free page the reset protects in a bridged gap costs a
+ * fault when the mark places a span there, and first fit places there
+ * first; that is most of a mark's faults (docs/performance.md, "Where a
+ * mark's faults come from, counted": on a machine with 13 us faults, no
+ * bridging took GCBench's faults to barrier mode's, one thread 6% faster,
+ * two threads 16% slower).
  *
  * After the mark. Lifting a page costs the collector ~0.3 us per 4 KiB here
  * (UFFDIO_WRITEPROTECT, ~150 us per 2 MiB) and re-protecting it before the
