@@ -171,6 +171,15 @@ TC_INLINE void tc_span_note_written(tc_span_t *s) {
     tc_atomic_store_relaxed(&s->mark_writes, (uint8_t)TC_WRITES_SEEN);
 }
 
+/* The end of s, and in *base its start, read without the heap lock (the
+ * lifting, tc_sweep_range): a descriptor freed and reused meanwhile may
+ * give bounds that do not hold the address it was looked up by, which the
+ * callers check. */
+TC_INLINE uintptr_t tc_span_bounds_racy(const tc_span_t *s, uintptr_t *base) {
+  *base = tc_atomic_load_relaxed(&s->base);
+  return *base + (tc_atomic_load_relaxed(&s->npages) << TC_PAGE_SHIFT);
+}
+
 /* Number of free slots (for heap_live accounting). */
 TC_INLINE uint32_t tc_span_nfree(const tc_span_t *s) {
   return s->nelems - s->alloc_count;

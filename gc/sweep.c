@@ -184,8 +184,7 @@ uintptr_t tc_sweep_range(uintptr_t lo, uintptr_t hi) {
     uintptr_t next = a + TC_PAGE_SIZE;
     if (s != NULL) {
       /* Racy reads, checked again by acquire_listed under the lock. */
-      uintptr_t base = __atomic_load_n(&s->base, __ATOMIC_RELAXED);
-      uintptr_t end = base + (__atomic_load_n(&s->npages, __ATOMIC_RELAXED) << TC_PAGE_SHIFT);
+      uintptr_t base, end = tc_span_bounds_racy(s, &base);
       if (base <= a && end > a) next = end;
       if (base == a && end > hi) return a;
       if (base == a && tc_atomic_load_relaxed(&s->state) == TC_SPAN_INUSE) {
